@@ -1,0 +1,55 @@
+# The few targets people look for. Each sets up what it needs on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: demo serve test test-fast lint format bench browser services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## demo: set up, migrate, seed the demo brand and serve web + worker on http://127.0.0.1:8000
+demo: $(STAMP)
+	$(BIN)/atelier db upgrade
+	$(BIN)/atelier demo
+	@echo
+	@echo "  Atelier is starting on http://127.0.0.1:8000/brands/demo  (Ctrl-C stops it)"
+	@echo
+	$(BIN)/atelier serve
+
+serve: $(STAMP)
+	$(BIN)/atelier db upgrade
+	$(BIN)/atelier serve
+
+## test: the whole suite on SQLite and PostgreSQL, with a real browser
+test: $(STAMP) browser
+	$(BIN)/pytest -n 2 --dist loadgroup
+
+test-fast: $(STAMP)
+	ATELIER_TEST_BACKENDS=sqlite $(BIN)/pytest -x -q -m "not browser"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+## browser: Debian's headless Chromium for the page tests (never a browser download)
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

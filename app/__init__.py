@@ -1,0 +1,1 @@
+"""Atelier: a brand's own vision-language model, fine-tuned with QLoRA."""

@@ -1,0 +1,265 @@
+"""The asset library: ingest uploads, list with filters and cursors, edit, review."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, selectinload
+
+from app.assets.archive import archive_entries
+from app.assets.images import CheckedImage, Limits, Rejected, image_check, is_zip
+from app.assets.models import Asset, AssetStatus, Tag, asset_tags
+from app.brands.models import Brand
+from app.errors import Invalid, NotFound
+from app.storage import BlobStore, blob_stage
+
+MAX_TAG_LENGTH = 100
+MAX_CAPTION_LENGTH = 2000
+
+
+@dataclass
+class IngestReport:
+    """What became of every file in one upload."""
+
+    accepted: list[tuple[str, Asset]] = field(default_factory=list)
+    duplicates: list[tuple[str, Asset]] = field(default_factory=list)
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+def tag_normalise(names: Iterable[str]) -> list[str]:
+    """Trimmed, lower-case, de-duplicated tag names in their first order; refuses long ones."""
+    seen: dict[str, None] = {}
+    for name in names:
+        clean = " ".join(name.split()).lower()
+        if len(clean) > MAX_TAG_LENGTH:
+            raise Invalid(f"tag {clean[:20]!r}… is longer than {MAX_TAG_LENGTH} characters")
+        if clean:
+            seen.setdefault(clean, None)
+    return list(seen)
+
+
+def tags_resolve(*, session: Session, brand: Brand, names: Iterable[str]) -> list[Tag]:
+    """The brand's tags with these names, created where missing."""
+    wanted = tag_normalise(names)
+    if not wanted:
+        return []
+    found = {
+        tag.name: tag
+        for tag in session.scalars(
+            select(Tag).where(Tag.brand_id == brand.id, Tag.name.in_(wanted))
+        )
+    }
+    for name in wanted:
+        if name not in found:
+            found[name] = _tag_create(session=session, brand=brand, name=name)
+    return [found[name] for name in wanted]
+
+
+def _tag_create(*, session: Session, brand: Brand, name: str) -> Tag:
+    try:
+        with session.begin_nested():
+            tag = Tag(brand_id=brand.id, name=name)
+            session.add(tag)
+        return tag
+    except IntegrityError:  # created meanwhile by a concurrent upload
+        return session.scalars(select(Tag).where(Tag.brand_id == brand.id, Tag.name == name)).one()
+
+
+def asset_ingest(
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    fileobj: BinaryIO,
+    limits: Limits,
+    report: IngestReport,
+) -> None:
+    """Ingest one uploaded file, an image or a zip archive, recording each outcome."""
+    head = fileobj.read(4)
+    fileobj.seek(0)
+    if is_zip(head):
+        _ingest_archive(session=session, store=store, brand=brand, filename=filename,
+                        fileobj=fileobj, limits=limits, report=report)
+        return
+    data = fileobj.read(limits.max_file_bytes + 1)
+    asset_ingest_image(session=session, store=store, brand=brand, filename=filename, data=data,
+                  caption="", tags=(), limits=limits, report=report)
+
+
+def _ingest_archive(
+    *, session: Session, store: BlobStore, brand: Brand, filename: str, fileobj: BinaryIO,
+    limits: Limits, report: IngestReport,
+) -> None:
+    try:
+        for entry in archive_entries(fileobj, limits=limits):
+            name = f"{filename}: {entry.name}"
+            if entry.error is not None or entry.data is None:
+                report.rejected.append((name, entry.error or "could not be read"))
+                continue
+            asset_ingest_image(session=session, store=store, brand=brand, filename=name,
+                          data=entry.data, caption=entry.caption, tags=entry.tags,
+                          limits=limits, report=report)
+    except Rejected as exc:
+        report.rejected.append((filename, str(exc)))
+
+
+def asset_ingest_image(
+    *, session: Session, store: BlobStore, brand: Brand, filename: str, data: bytes,
+    caption: str, tags: Sequence[str], limits: Limits, report: IngestReport,
+) -> None:
+    """Ingest one image's bytes with its caption and tags, recording the outcome."""
+    try:
+        checked = image_check(data, limits=limits)
+        tag_rows = tags_resolve(session=session, brand=brand, names=tags)
+    except (Rejected, Invalid) as exc:
+        report.rejected.append((filename, str(exc)))
+        return
+    existing = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)
+    if existing is not None:
+        report.duplicates.append((filename, existing))
+        return
+    try:
+        with session.begin_nested():
+            asset = _asset_add(session=session, brand=brand, filename=filename,
+                               checked=checked, caption=caption[:MAX_CAPTION_LENGTH],
+                               tags=tag_rows)
+    except IntegrityError:  # the same bytes arrived through a concurrent upload
+        duplicate = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)
+        assert duplicate is not None
+        report.duplicates.append((filename, duplicate))
+        return
+    # Blobs only after the row is safely in: a rollback later deletes them again.
+    blob_stage(session=session, store=store, key=asset.original_key, data=checked.data)
+    blob_stage(session=session, store=store, key=asset.thumbnail_key, data=checked.thumbnail)
+    report.accepted.append((filename, asset))
+
+
+def _asset_by_hash(*, session: Session, brand: Brand, sha256: str) -> Asset | None:
+    return session.scalar(
+        select(Asset)
+        .where(Asset.brand_id == brand.id, Asset.sha256 == sha256)
+        .options(selectinload(Asset.tags))
+    )
+
+
+def _asset_add(
+    *, session: Session, brand: Brand, filename: str, checked: CheckedImage, caption: str,
+    tags: list[Tag],
+) -> Asset:
+    asset = Asset(
+        brand_id=brand.id,
+        sha256=checked.sha256,
+        filename=filename[-255:],
+        format=checked.format,
+        mode=checked.mode,
+        width=checked.width,
+        height=checked.height,
+        size_bytes=len(checked.data),
+        caption=caption.strip(),
+        status=AssetStatus.pending,
+        tags=tags,
+    )
+    session.add(asset)
+    session.flush()
+    return asset
+
+
+@dataclass(frozen=True)
+class AssetFilter:
+    tag: str | None = None
+    status: AssetStatus | None = None
+    q: str | None = None
+
+
+def asset_page(
+    *, session: Session, brand: Brand, filters: AssetFilter, cursor: str | None, limit: int
+) -> tuple[list[Asset], str | None]:
+    """One page of the brand's assets, newest first, and the cursor of the next page.
+
+    Keyset pagination on the primary key: every page costs the same, however deep.
+    """
+    query = _asset_query(brand=brand, filters=filters)
+    if cursor:
+        query = query.where(Asset.id < _cursor_decode(cursor))
+    rows = list(session.scalars(query.order_by(Asset.id.desc()).limit(limit + 1)))
+    next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+def _asset_query(*, brand: Brand, filters: AssetFilter) -> Select[tuple[Asset]]:
+    query = select(Asset).where(Asset.brand_id == brand.id).options(selectinload(Asset.tags))
+    if filters.status is not None:
+        query = query.where(Asset.status == filters.status)
+    if filters.tag:
+        tagged = (
+            select(asset_tags.c.asset_id)
+            .join(Tag, Tag.id == asset_tags.c.tag_id)
+            .where(Tag.brand_id == brand.id, Tag.name == " ".join(filters.tag.split()).lower())
+        )
+        query = query.where(Asset.id.in_(tagged))
+    if filters.q:
+        pattern = f"%{_like_escape(filters.q.strip())}%"
+        query = query.where(
+            or_(Asset.caption.ilike(pattern, escape="\\"), Asset.filename.ilike(pattern, escape="\\"))
+        )
+    return query
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _cursor_decode(cursor: str) -> int:
+    if not cursor.isdigit():
+        raise Invalid("the cursor is not one this server handed out")
+    return int(cursor)
+
+
+def asset_get(*, session: Session, asset_id: int) -> Asset:
+    """The asset with this id and its tags, or NotFound."""
+    asset = session.scalar(
+        select(Asset).where(Asset.id == asset_id).options(selectinload(Asset.tags))
+    )
+    if asset is None:
+        raise NotFound(f"no asset {asset_id}")
+    return asset
+
+
+def asset_update(
+    *,
+    session: Session,
+    brand: Brand,
+    asset: Asset,
+    caption: str | None = None,
+    tags: Sequence[str] | None = None,
+    status: AssetStatus | None = None,
+) -> Asset:
+    """Edit an asset's caption, tags or review status; fields left as None stay as they are."""
+    if caption is not None:
+        if len(caption) > MAX_CAPTION_LENGTH:
+            raise Invalid(f"the caption is longer than {MAX_CAPTION_LENGTH} characters")
+        asset.caption = caption.strip()
+    if tags is not None:
+        asset.tags = tags_resolve(session=session, brand=brand, names=tags)
+    if status is not None:
+        asset.status = status
+    session.flush()
+    return asset
+
+
+def asset_counts(*, session: Session, brand: Brand) -> dict[str, int]:
+    """How many of the brand's assets are in each review status."""
+    rows = session.execute(
+        select(Asset.status, func.count()).where(Asset.brand_id == brand.id).group_by(Asset.status)
+    )
+    counts = {status.value: 0 for status in AssetStatus}
+    counts.update({status.value: n for status, n in rows})
+    return counts
+
+
+def tag_names(*, session: Session, brand: Brand) -> list[str]:
+    """The brand's tag names, alphabetically."""
+    return list(session.scalars(select(Tag.name).where(Tag.brand_id == brand.id).order_by(Tag.name)))

@@ -1,0 +1,173 @@
+"""Asset routes: the JSON API and the pages (gallery, upload, detail). Thin: rules live in
+service.py."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.assets.models import Asset, AssetStatus
+from app.assets.schemas import AssetOut, AssetPage, AssetUpdate, IngestOut
+from app.assets.service import (
+    AssetFilter,
+    IngestReport,
+    asset_counts,
+    asset_get,
+    asset_ingest,
+    asset_page,
+    asset_update,
+    tag_names,
+)
+from app.brands.models import Brand
+from app.deps import BrandDep, LimitsDep, SessionDep, SettingsDep, StoreDep
+from app.errors import Invalid, NotFound
+from app.web import fragment, is_htmx, page
+
+api = APIRouter(prefix="/api/v1", tags=["assets"])
+pages = APIRouter(include_in_schema=False)
+
+MEDIA_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "TIFF": "image/tiff",
+    "BMP": "image/bmp",
+}
+IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
+
+
+def _ingest_all(
+    *, files: list[UploadFile], session: SessionDep, store: StoreDep, brand: Brand,
+    limits: LimitsDep,
+) -> IngestReport:
+    report = IngestReport()
+    for upload in files:
+        asset_ingest(session=session, store=store, brand=brand,
+                     filename=upload.filename or "unnamed", fileobj=upload.file,
+                     limits=limits, report=report)
+    return report
+
+
+@api.post("/brands/{slug}/assets", response_model=IngestOut)
+def api_assets_upload(
+    brand: BrandDep, session: SessionDep, store: StoreDep, limits: LimitsDep,
+    files: Annotated[list[UploadFile], File(description="images and/or zip archives")],
+) -> IngestOut:
+    """Ingest images and zip archives; every file is reported accepted, duplicate or rejected."""
+    report = _ingest_all(files=files, session=session, store=store, brand=brand, limits=limits)
+    return IngestOut.of(report)
+
+
+@api.get("/brands/{slug}/assets", response_model=AssetPage)
+def api_assets_list(
+    brand: BrandDep, session: SessionDep, settings: SettingsDep,
+    tag: str | None = None, status: AssetStatus | None = None, q: str | None = None,
+    cursor: str | None = None, limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+) -> AssetPage:
+    """A page of the brand's assets, newest first; pass `next_cursor` back for the next."""
+    items, next_cursor = asset_page(
+        session=session, brand=brand, filters=AssetFilter(tag=tag, status=status, q=q),
+        cursor=cursor, limit=limit or settings.PAGE_SIZE,
+    )
+    return AssetPage(items=[AssetOut.of(a) for a in items], next_cursor=next_cursor)
+
+
+@api.get("/assets/{asset_id}", response_model=AssetOut)
+def api_asset_get(asset_id: int, session: SessionDep) -> AssetOut:
+    return AssetOut.of(asset_get(session=session, asset_id=asset_id))
+
+
+@api.patch("/assets/{asset_id}", response_model=AssetOut)
+def api_asset_update(asset_id: int, body: AssetUpdate, session: SessionDep) -> AssetOut:
+    """Edit caption, tags or review status."""
+    asset = asset_get(session=session, asset_id=asset_id)
+    brand = session.get_one(Brand, asset.brand_id)
+    asset_update(session=session, brand=brand, asset=asset, caption=body.caption,
+                 tags=body.tags, status=body.status)
+    return AssetOut.of(asset)
+
+
+@api.get("/assets/{asset_id}/thumbnail", response_class=Response)
+def api_asset_thumbnail(asset_id: int, session: SessionDep, store: StoreDep) -> Response:
+    asset = asset_get(session=session, asset_id=asset_id)
+    return Response(store.get(asset.thumbnail_key), media_type="image/webp", headers=IMMUTABLE)
+
+
+@api.get("/assets/{asset_id}/original", response_class=Response)
+def api_asset_original(asset_id: int, session: SessionDep, store: StoreDep) -> Response:
+    asset = asset_get(session=session, asset_id=asset_id)
+    return Response(
+        store.get(asset.original_key), media_type=MEDIA_TYPES[asset.format], headers=IMMUTABLE
+    )
+
+
+@pages.get("/brands/{slug}/assets", response_class=HTMLResponse)
+def gallery_page(
+    request: Request, brand: BrandDep, session: SessionDep, settings: SettingsDep,
+    tag: str | None = None, status: str | None = None, q: str | None = None,
+    cursor: str | None = None,
+) -> HTMLResponse:
+    """The gallery; htmx asks for the `results` block on filtering, `items` for "more"."""
+    # An empty <select> submits "", which means "any status".
+    filters = AssetFilter(tag=tag or None, status=AssetStatus(status) if status else None, q=q)
+    items, next_cursor = asset_page(session=session, brand=brand, filters=filters,
+                                    cursor=cursor, limit=settings.PAGE_SIZE)
+    context = {"brand": brand, "items": items, "next_cursor": next_cursor, "filters": filters,
+               "statuses": list(AssetStatus)}
+    if is_htmx(request) and cursor:
+        return fragment(request, "assets/gallery.html", "items", **context)
+    if is_htmx(request) and request.headers.get("HX-Target") == "results":
+        return fragment(request, "assets/gallery.html", "results", **context)
+    return page(request, "assets/gallery.html", tags=tag_names(session=session, brand=brand),
+                counts=asset_counts(session=session, brand=brand), **context)
+
+
+@pages.post("/brands/{slug}/upload", response_class=HTMLResponse)
+def upload_form(
+    request: Request, brand: BrandDep, session: SessionDep, store: StoreDep, limits: LimitsDep,
+    files: Annotated[list[UploadFile], File()],
+) -> HTMLResponse:
+    """The gallery's drop zone posts here; the answer is the report, as a fragment."""
+    report = _ingest_all(files=files, session=session, store=store, brand=brand, limits=limits)
+    return fragment(request, "assets/gallery.html", "upload_report", brand=brand, report=report)
+
+
+def _brand_asset(*, session: SessionDep, brand: Brand, asset_id: int) -> Asset:
+    asset = asset_get(session=session, asset_id=asset_id)
+    if asset.brand_id != brand.id:
+        raise NotFound(f"no asset {asset_id}")
+    return asset
+
+
+@pages.get("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse)
+def asset_page_view(
+    request: Request, asset_id: int, brand: BrandDep, session: SessionDep
+) -> HTMLResponse:
+    asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
+    return page(request, "assets/detail.html", brand=brand, asset=asset, error=None)
+
+
+@pages.post("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse, response_model=None)
+def asset_edit_form(
+    request: Request, asset_id: int, brand: BrandDep, session: SessionDep,
+    caption: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
+    action: Annotated[str, Form()] = "save",
+) -> HTMLResponse | RedirectResponse:
+    """Save caption and tags, and optionally move the asset to another review status."""
+    asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
+    status = {"approve": AssetStatus.approved, "reject": AssetStatus.rejected,
+              "reopen": AssetStatus.pending}.get(action)
+    try:
+        asset_update(session=session, brand=brand, asset=asset, caption=caption,
+                     tags=tags.split(","), status=status)
+    except Invalid as exc:
+        session.rollback()
+        asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
+        return page(request, "assets/detail.html", status_code=422, brand=brand, asset=asset,
+                    error=str(exc), caption=caption, tags=tags)
+    if is_htmx(request):
+        return fragment(request, "assets/detail.html", "editor", brand=brand, asset=asset,
+                        error=None, saved=True)
+    return RedirectResponse(request.url_for("asset_page_view", slug=brand.slug,
+                                            asset_id=asset.id), status_code=303)

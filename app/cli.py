@@ -1,0 +1,139 @@
+"""The `atelier` command: serve, worker, db upgrade, demo, import."""
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from sqlalchemy.orm import Session
+
+from app.assets.images import Limits
+from app.config import VAR, settings
+
+
+@click.group()
+def main() -> None:
+    """Atelier: fine-tune a vision-language model on a brand's own product imagery."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade_command(revision: str) -> None:
+    """Apply migrations up to REVISION (default: the newest)."""
+    from app.migrate import db_upgrade
+
+    _ensure_var()
+    db_upgrade(settings.DATABASE_URL, revision)
+    click.echo(f"database at {revision}")
+
+
+@contextmanager
+def _session() -> Iterator[Session]:
+    from app.db import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.DATABASE_URL)
+    session = make_sessionmaker(engine)()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+        engine.dispose()
+
+
+def _limits() -> Limits:
+    from app.deps import get_limits
+
+    return get_limits(settings)
+
+
+@main.command()
+def demo() -> None:
+    """Seed the demo brand (slug `demo`), its catalogue and style guide. Idempotent."""
+    from app.demo.seed import demo_seed
+    from app.storage import open_store
+
+    _ensure_var()
+    with _session() as session:
+        summary = demo_seed(session=session, store=open_store(settings.STORAGE_URL),
+                            limits=_limits())
+        click.echo(f"demo brand '{summary.brand.slug}': {summary.added} images added, "
+                   f"{summary.present} already there; style guide in place")
+
+
+@main.command("import")
+@click.argument("brand")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def import_command(brand: str, path: Path) -> None:
+    """Import images and zip archives from PATH (a file or a folder) into BRAND."""
+    from app.assets.service import IngestReport, asset_ingest
+    from app.brands.service import brand_get
+    from app.errors import NotFound
+    from app.storage import open_store
+
+    files = sorted(p for p in (path.rglob("*") if path.is_dir() else [path]) if p.is_file())
+    store, limits, report = open_store(settings.STORAGE_URL), _limits(), IngestReport()
+    with click.progressbar(files, label=f"importing into {brand}", show_pos=True) as bar:
+        for file in bar:
+            # One transaction a file: an interrupted import keeps what it finished.
+            with _session() as session, file.open("rb") as handle:
+                try:
+                    target = brand_get(session=session, slug=brand)
+                except NotFound as exc:
+                    raise click.ClickException(str(exc)) from exc
+                asset_ingest(session=session, store=store, brand=target,
+                             filename=str(file.relative_to(path) if path.is_dir() else file.name),
+                             fileobj=handle, limits=limits, report=report)
+    click.echo(f"{len(report.accepted)} accepted, {len(report.duplicates)} duplicates, "
+               f"{len(report.rejected)} rejected")
+    for name, error in report.rejected:
+        click.echo(f"  rejected {name}: {error}", err=True)
+
+
+def _worker_argv() -> list[str]:
+    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
+            "--queues", "gpu", "--concurrency", "1", "--loglevel", "INFO"]
+
+
+@main.command()
+def worker() -> None:
+    """Run one worker on the `gpu` queue (one model task at a time)."""
+    os.execv(sys.executable, _worker_argv())
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True)
+@click.option("--no-worker", is_flag=True, help="Serve the web app only.")
+def serve(host: str, port: int, no_worker: bool) -> None:
+    """Serve the web app, with a worker beside it on the embedded broker."""
+    import uvicorn
+
+    _ensure_var()
+    child = None if no_worker else subprocess.Popen(_worker_argv())
+    try:
+        uvicorn.run("app.main:create_app", factory=True, host=host, port=port)
+    finally:
+        if child is not None:
+            child.send_signal(signal.SIGTERM)
+            child.wait(timeout=30)
+
+
+def _ensure_var() -> None:
+    VAR.mkdir(exist_ok=True)
+
+
+if __name__ == "__main__":
+    main()

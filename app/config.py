@@ -1,0 +1,41 @@
+"""Settings: every default is the embedded one (SQLite, SQLite broker, local blobs)."""
+
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+VAR = ROOT / "var"
+DEVELOPMENT_SECRET = "development-only-secret-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    ENVIRONMENT: str = "development"
+    SECRET_KEY: str = DEVELOPMENT_SECRET
+
+    DATABASE_URL: str = f"sqlite:///{VAR / 'atelier.db'}"
+    BROKER_URL: str = f"sqla+sqlite:///{VAR / 'broker.db'}"
+    STORAGE_URL: str = f"file://{VAR / 'blobs'}"
+
+    # Upload limits. Each guards memory, disk or decode time against a hostile or careless file.
+    MAX_REQUEST_BYTES: int = 2 * 1024**3
+    MAX_FILE_BYTES: int = 50 * 1024**2
+    MAX_IMAGE_PIXELS: int = 40_000_000
+    MAX_ARCHIVE_MEMBERS: int = 10_000
+    MAX_ARCHIVE_UNCOMPRESSED_BYTES: int = 4 * 1024**3
+    MAX_STYLEGUIDE_BYTES: int = 20 * 1024**2
+    THUMBNAIL_SIZE: int = 320
+
+    PAGE_SIZE: int = 48
+
+    @model_validator(mode="after")
+    def _require_secret_outside_development(self) -> "Settings":
+        if self.ENVIRONMENT != "development" and self.SECRET_KEY == DEVELOPMENT_SECRET:
+            raise ValueError("SECRET_KEY must be set outside development")
+        return self
+
+
+settings = Settings()

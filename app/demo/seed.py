@@ -1,0 +1,63 @@
+"""Seed the demo brand: a procedurally generated catalogue and its style guide. Idempotent."""
+
+import hashlib
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.assets.images import Limits
+from app.assets.models import AssetStatus
+from app.assets.service import IngestReport, asset_ingest_image
+from app.brands.models import Brand
+from app.brands.service import brand_create
+from app.demo.catalogue import catalogue, product_render
+from app.storage import BlobStore
+from app.styleguides.service import styleguide_current, styleguide_upload
+
+DEMO_SLUG = "demo"
+DEMO_NAME = "Maison Demo"
+DEMO_PRODUCTS = 48
+STYLEGUIDE = Path(__file__).with_name("styleguide.md")
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    brand: Brand
+    added: int
+    present: int
+
+
+def demo_seed(*, session: Session, store: BlobStore, limits: Limits) -> DemoSummary:
+    """Create the demo brand, its catalogue and its style guide where they are missing."""
+    brand = session.scalar(select(Brand).where(Brand.slug == DEMO_SLUG))
+    if brand is None:
+        brand = brand_create(session=session, slug=DEMO_SLUG, name=DEMO_NAME)
+    report = IngestReport()
+    for i, product in enumerate(catalogue(DEMO_PRODUCTS)):
+        image = io.BytesIO()
+        product_render(product).save(image, format="PNG")
+        asset_ingest_image(
+            session=session, store=store, brand=brand,
+            filename=f"{product.line.lower()}-{product.kind.replace(' ', '-')}-{i:02d}.png",
+            data=image.getvalue(), caption=product.brand_caption, tags=product.tags,
+            limits=limits, report=report,
+        )
+    # Most of the catalogue arrives reviewed; a few wait in the queue to show the review flow.
+    for n, (_, asset) in enumerate(report.accepted):
+        asset.status = AssetStatus.pending if n % 6 == 5 else AssetStatus.approved
+    if report.rejected:
+        raise RuntimeError(f"the demo catalogue was refused: {report.rejected[:3]}")
+    _demo_styleguide(session=session, store=store, brand=brand)
+    session.flush()
+    return DemoSummary(brand=brand, added=len(report.accepted), present=len(report.duplicates))
+
+
+def _demo_styleguide(*, session: Session, store: BlobStore, brand: Brand) -> None:
+    data = STYLEGUIDE.read_bytes()
+    current = styleguide_current(session=session, brand=brand)
+    if current is None or current.sha256 != hashlib.sha256(data).hexdigest():
+        styleguide_upload(session=session, store=store, brand=brand, filename=STYLEGUIDE.name,
+                          data=data, max_bytes=len(data))

@@ -1,0 +1,52 @@
+"""Request dependencies shared by every router.
+
+Accounts arrive with the next issue: `current_brand` is where membership will be checked, so
+that every brand-scoped route already goes through it.
+"""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from app.assets.images import Limits
+from app.brands.models import Brand
+from app.brands.service import brand_get
+from app.config import Settings
+from app.db import get_session
+from app.storage import BlobStore
+
+# scope="function": the session commits when the route returns, before the response is sent,
+# so that a failed commit is the client's error answer and never a silent loss.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_store(request: Request) -> BlobStore:
+    store: BlobStore = request.app.state.store
+    return store
+
+
+def get_limits(settings: Annotated[Settings, Depends(get_settings)]) -> Limits:
+    return Limits(
+        max_file_bytes=settings.MAX_FILE_BYTES,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_archive_members=settings.MAX_ARCHIVE_MEMBERS,
+        max_archive_uncompressed_bytes=settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES,
+        thumbnail_size=settings.THUMBNAIL_SIZE,
+    )
+
+
+def current_brand(slug: str, session: SessionDep) -> Brand:
+    """The brand named in the path (membership is checked here once accounts exist)."""
+    return brand_get(session=session, slug=slug)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+StoreDep = Annotated[BlobStore, Depends(get_store)]
+LimitsDep = Annotated[Limits, Depends(get_limits)]
+BrandDep = Annotated[Brand, Depends(current_brand)]

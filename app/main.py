@@ -1,0 +1,137 @@
+"""The web application: routers, error pages, limits and the health check."""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+from app.assets import views as asset_views
+from app.brands import views as brand_views
+from app.config import ROOT, Settings, settings
+from app.db import make_engine, make_sessionmaker
+from app.errors import DomainError
+from app.jobs import broker_ping, celery_client
+from app.storage import open_store
+from app.styleguides import views as styleguide_views
+from app.web import page
+
+
+
+class BodyLimit:
+    """Refuse request bodies over a size, whether or not they declare a Content-Length."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            return await self._refuse(send)
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise RequestTooLarge
+            return message
+
+        try:
+            await self.app(scope, counted, send)
+        except RequestTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        limit_mb = self.max_bytes / 1024**2
+        response = JSONResponse(
+            {"detail": f"the upload is larger than the {limit_mb:.0f} MB a request may carry"},
+            status_code=413,
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+class RequestTooLarge(Exception):
+    pass
+
+
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+def _wants_json(request: Request) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz",)
+
+
+def create_app(config: Settings = settings) -> FastAPI:
+    """Build the web application for these settings."""
+    app = FastAPI(title="Atelier", version="0.1.0", docs_url="/api/docs",
+                  openapi_url="/api/v1/openapi.json")
+    app.state.settings = config
+    app.state.engine = make_engine(config.DATABASE_URL)
+    app.state.sessionmaker = make_sessionmaker(app.state.engine)
+    app.state.store = open_store(config.STORAGE_URL)
+    app.state.celery = celery_client(config.BROKER_URL)
+
+    for module in (brand_views, asset_views, styleguide_views):
+        app.include_router(module.api)
+        app.include_router(module.pages)
+    app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(BodyLimit, max_bytes=config.MAX_REQUEST_BYTES)
+    _add_error_handlers(app)
+    _add_health(app)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(DomainError)
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
+        return page(request, "error.html", status_code=exc.status_code, message=str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if _wants_json(request):
+            return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
+        messages = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}"
+                             for e in exc.errors())
+        return page(request, "error.html", status_code=422, message=messages)
+
+
+def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def _add_health(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> JSONResponse:
+        """Whether the database and the broker answer."""
+        checks = {"database": _check(lambda: _db_ping(app)),
+                  "broker": _check(lambda: broker_ping(app.state.celery))}
+        healthy = all(v == "ok" for v in checks.values())
+        return JSONResponse({"status": "ok" if healthy else "degraded", **checks},
+                            status_code=200 if healthy else 503)
+
+
+def _db_ping(app: FastAPI) -> None:
+    with app.state.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _check(probe: Any) -> str:
+    try:
+        probe()
+    except Exception as exc:
+        return f"error: {type(exc).__name__}: {exc}"[:300]
+    return "ok"
+
+

@@ -1,0 +1,124 @@
+"""Style guide routes: upload (API and page), the guide's page, and the terms form."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse
+
+from app.brands.models import Brand
+from app.deps import BrandDep, SessionDep, SettingsDep, StoreDep
+from app.errors import Invalid
+from app.styleguides.models import StyleGuideVersion
+from app.styleguides.schemas import StyleGuideOut
+from app.styleguides.service import (
+    styleguide_current,
+    styleguide_history,
+    styleguide_terms_edit,
+    styleguide_upload,
+    styleguide_version,
+)
+from app.styleguides.terms import Term
+from app.web import page
+
+api = APIRouter(prefix="/api/v1", tags=["style guides"])
+pages = APIRouter(include_in_schema=False)
+
+
+def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
+    data = upload.file.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise Invalid(f"the style guide is larger than {max_bytes / 1024**2:.0f} MB")
+    return data
+
+
+@api.post("/brands/{slug}/styleguides", response_model=StyleGuideOut, status_code=201)
+def api_styleguide_upload(
+    brand: BrandDep, session: SessionDep, store: StoreDep, settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="PDF, Markdown or plain text")],
+) -> StyleGuideOut:
+    """Upload a new version of the brand's style guide; answers its text and parsed terms."""
+    data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
+    guide = styleguide_upload(session=session, store=store, brand=brand,
+                              filename=file.filename or "styleguide", data=data,
+                              max_bytes=settings.MAX_STYLEGUIDE_BYTES)
+    return StyleGuideOut.of(guide)
+
+
+@api.get("/brands/{slug}/styleguides/{version}", response_model=StyleGuideOut)
+def api_styleguide_get(version: int, brand: BrandDep, session: SessionDep) -> StyleGuideOut:
+    return StyleGuideOut.of(styleguide_version(session=session, brand=brand, version=version))
+
+
+def _guide_page(
+    request: Request, *, brand: Brand, session: SessionDep, guide: StyleGuideVersion | None,
+    error: str | None = None, status_code: int = 200,
+) -> HTMLResponse:
+    return page(request, "styleguides/guide.html", status_code=status_code, brand=brand,
+                guide=guide, history=styleguide_history(session=session, brand=brand),
+                error=error)
+
+
+@pages.get("/brands/{slug}/styleguide", response_class=HTMLResponse)
+def styleguide_page(
+    request: Request, brand: BrandDep, session: SessionDep, version: int | None = None
+) -> HTMLResponse:
+    guide = (styleguide_version(session=session, brand=brand, version=version)
+             if version else styleguide_current(session=session, brand=brand))
+    return _guide_page(request, brand=brand, session=session, guide=guide)
+
+
+@pages.post("/brands/{slug}/styleguide", response_class=HTMLResponse, response_model=None)
+def styleguide_upload_form(
+    request: Request, brand: BrandDep, session: SessionDep, store: StoreDep,
+    settings: SettingsDep, file: Annotated[UploadFile, File()],
+) -> HTMLResponse | RedirectResponse:
+    try:
+        data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
+        styleguide_upload(session=session, store=store, brand=brand,
+                          filename=file.filename or "styleguide", data=data,
+                          max_bytes=settings.MAX_STYLEGUIDE_BYTES)
+    except Invalid as exc:
+        guide = styleguide_current(session=session, brand=brand)
+        return _guide_page(request, brand=brand, session=session, guide=guide,
+                           error=f"{file.filename}: {exc}", status_code=422)
+    return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
+
+
+@pages.post("/brands/{slug}/styleguide/terms", response_class=HTMLResponse, response_model=None)
+def styleguide_terms_form(
+    request: Request, brand: BrandDep, session: SessionDep,
+    kind: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
+    term: Annotated[list[str], Form()] = [],  # noqa: B006
+    instead_of: Annotated[list[str], Form()] = [],  # noqa: B006
+    remove: Annotated[list[str], Form()] = [],  # noqa: B006
+) -> HTMLResponse | RedirectResponse:
+    """Rows of (kind, term, instead of); a blank row or one ticked for removal is dropped."""
+    try:
+        terms = _terms_from_form(kinds=kind, words=term, instead=instead_of, removed=set(remove))
+        styleguide_terms_edit(session=session, brand=brand, terms=terms)
+    except Invalid as exc:
+        guide = styleguide_current(session=session, brand=brand)
+        return _guide_page(request, brand=brand, session=session, guide=guide,
+                           error=str(exc), status_code=422)
+    return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
+
+
+def _terms_from_form(
+    *, kinds: list[str], words: list[str], instead: list[str], removed: set[str]
+) -> list[Term]:
+    if not len(kinds) == len(words) == len(instead):
+        raise Invalid("the terms form arrived incomplete; reload the page and try again")
+    terms = []
+    for row, (kind, word, alternatives) in enumerate(zip(kinds, words, instead, strict=True)):
+        word = " ".join(word.split())
+        if str(row) in removed or not word:
+            continue
+        if kind not in ("prefer", "avoid"):
+            raise Invalid(f"row {row + 1}: choose 'prefer' or 'avoid'")
+        if len(word) > 200:
+            raise Invalid(f"row {row + 1}: the term is longer than 200 characters")
+        others = tuple(w for w in (" ".join(a.split()) for a in alternatives.split(",")) if w)
+        if kind == "avoid" and others:
+            raise Invalid(f"row {row + 1}: an avoided term has no 'instead of' words")
+        terms.append(Term(kind=kind, term=word, instead_of=others))  # type: ignore[arg-type]
+    return terms

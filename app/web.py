@@ -1,0 +1,33 @@
+"""Server-rendered pages: one Jinja2 environment, and rendering of a page or one of its blocks.
+
+A page and its htmx fragments come from one template: a fragment is a named block of it.
+"""
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.config import ROOT
+
+templates = Jinja2Templates(directory=ROOT / "templates")
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render a whole page."""
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def fragment(
+    request: Request, name: str, block: str, status_code: int = 200, **context: Any
+) -> HTMLResponse:
+    """Render one block of a page template, for an htmx swap."""
+    template = templates.env.get_template(name)
+    ctx = template.new_context({"request": request, **context})
+    html = "".join(template.blocks[block](ctx))
+    return HTMLResponse(html, status_code=status_code)
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true"

@@ -1,0 +1,56 @@
+// The gallery's drop zone: many files at once, one request, a real progress bar.
+// Without JavaScript the form still posts (the <noscript> button).
+(() => {
+  const form = document.getElementById("uploader");
+  if (!form) return;
+  const input = form.querySelector("input[type=file]");
+  const progress = document.getElementById("progress");
+  const bar = progress.querySelector(".bar");
+  const label = progress.querySelector(".label");
+  const report = document.getElementById("upload-report");
+
+  const show = (fraction, text) => {
+    progress.hidden = false;
+    bar.style.width = `${Math.round(fraction * 100)}%`;
+    label.textContent = text;
+  };
+
+  const upload = (files) => {
+    if (!files.length) return;
+    const body = new FormData();
+    for (const file of files) body.append("files", file, file.name);
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.setRequestHeader("HX-Request", "true");
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) show(e.loaded / e.total, `Uploading ${files.length} file(s)… ${Math.round((100 * e.loaded) / e.total)}%`);
+    };
+    xhr.upload.onload = () => show(1, "Checking files…");
+    xhr.onload = () => {
+      if (xhr.status === 200) {
+        show(1, "Done");
+        report.innerHTML = xhr.responseText;
+        htmx.ajax("GET", form.dataset.gallery, { target: "#results", swap: "outerHTML" });
+      } else {
+        let detail = xhr.statusText;
+        try { detail = JSON.parse(xhr.responseText).detail; } catch (_) {}
+        show(0, "");
+        report.innerHTML = "";
+        const p = document.createElement("p");
+        p.className = "error";
+        p.setAttribute("role", "alert");
+        p.textContent = `Upload refused: ${detail}`;
+        report.appendChild(p);
+      }
+      input.value = "";
+    };
+    xhr.onerror = () => { show(0, ""); report.textContent = "The upload failed: the server could not be reached."; };
+    show(0, `Uploading ${files.length} file(s)…`);
+    xhr.send(body);
+  };
+
+  input.addEventListener("change", () => upload(input.files));
+  for (const type of ["dragenter", "dragover"]) form.addEventListener(type, (e) => { e.preventDefault(); form.classList.add("over"); });
+  for (const type of ["dragleave", "drop"]) form.addEventListener(type, (e) => { e.preventDefault(); form.classList.remove("over"); });
+  form.addEventListener("drop", (e) => upload(e.dataTransfer.files));
+})();

@@ -1,0 +1,128 @@
+"""Shared fixtures: a migrated database per backend (SQLite and PostgreSQL), a clean slate per
+test, a blob folder per test and a client of the real application.
+
+Tests that use the database run once per backend. ATELIER_TEST_BACKENDS=sqlite (or
+postgresql) narrows that for a quick local run; CI runs both.
+"""
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from app.assets.images import Limits
+from app.brands.models import Brand
+from app.config import Settings
+from app.db import Base, make_engine, make_sessionmaker
+from app.main import create_app
+from app.migrate import db_upgrade
+from app.storage import LocalBlobStore
+
+POSTGRES = os.environ.get("ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
+BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
+
+
+def _postgres_admin() -> psycopg.Connection:
+    return psycopg.connect(POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    """A freshly migrated database of one backend, for the whole test session."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'atelier.db'}"
+        db_upgrade(url)
+        yield url
+        return
+    name = f"atelier_test_{uuid.uuid4().hex[:12]}"
+    with _postgres_admin() as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        url = f"{POSTGRES}/{name}"
+        db_upgrade(url)
+        yield url
+    finally:
+        with _postgres_admin() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def clean_db(engine: Engine) -> Iterator[Engine]:
+    """The database, emptied after the test."""
+    yield engine
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def settings(clean_db: Engine, tmp_path: Path) -> Settings:
+    return Settings(
+        DATABASE_URL=clean_db.url.render_as_string(hide_password=False),
+        BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        STORAGE_URL=f"file://{tmp_path / 'blobs'}",
+    )
+
+
+@pytest.fixture
+def session(clean_db: Engine) -> Iterator[Session]:
+    """A session for arranging and checking rows directly (tests only).
+
+    SQLite readers keep the snapshot their transaction began with: call `session.commit()`
+    before checking rows that a request wrote since the session last read.
+    """
+    with make_sessionmaker(clean_db)() as session:
+        yield session
+
+
+@pytest.fixture
+def store(settings: Settings) -> LocalBlobStore:
+    return LocalBlobStore(Path(settings.STORAGE_URL.removeprefix("file://")))
+
+
+@pytest.fixture
+def limits(settings: Settings) -> Limits:
+    from app.deps import get_limits
+
+    return get_limits(settings)
+
+
+@pytest.fixture
+def app(settings: Settings) -> Iterator[FastAPI]:
+    app = create_app(settings)
+    yield app
+    app.state.engine.dispose()
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def brand(client: TestClient, session: Session) -> Brand:
+    response = client.post("/api/v1/brands", json={"slug": "maison", "name": "Maison Test"})
+    assert response.status_code == 201, response.text
+    brand = session.query(Brand).filter_by(slug="maison").one()
+    session.commit()
+    return brand

@@ -1,0 +1,66 @@
+"""A person uploads files on the gallery page and sees them appear; a bad file is refused."""
+
+import io
+import zipfile
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+
+def _png(path: Path, colour: str) -> Path:
+    Image.new("RGB", (64, 48), colour).save(path, format="PNG")
+    return path
+
+
+def _zip(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, colour in [("a.png", "navy"), ("b.png", "ivory")]:
+            buffer = io.BytesIO()
+            Image.new("RGB", (40, 40), colour).save(buffer, format="PNG")
+            archive.writestr(name, buffer.getvalue())
+        archive.writestr("manifest.csv", "file,caption,tags\na.png,Odette scarf in navy,scarf;navy\n")
+    return path
+
+
+def test_upload_images_and_zip_then_filter(live_server: str, page: Page, tmp_path: Path) -> None:
+    page.goto(f"{live_server}/brands/maison/assets")
+    expect(page.locator(".empty")).to_be_visible()
+    files = [
+        _png(tmp_path / "red.png", "darkred"),
+        _png(tmp_path / "green.jpg", "darkgreen"),  # a PNG behind a .jpg name is still a PNG
+        _zip(tmp_path / "batch.zip"),
+        tmp_path / "notes.png",
+    ]
+    files[-1].write_text("not an image at all")
+    page.set_input_files("#files", [str(f) for f in files])
+
+    report = page.locator("#upload-report")
+    expect(report.locator(".summary")).to_contain_text("4 added")
+    expect(report.locator(".summary")).to_contain_text("1 refused")
+    expect(report.locator("li.bad")).to_contain_text("notes.png")
+    expect(report.locator("li.bad em")).to_contain_text("not an image")
+    expect(page.locator("#grid .tile")).to_have_count(4)
+    expect(page.locator("#progress .label")).to_have_text("Done")
+
+    page.fill("input[name=q]", "Odette")
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    page.locator("#grid .tile a").first.click()
+    expect(page.locator("textarea[name=caption]")).to_have_value("Odette scarf in navy")
+
+
+def test_approve_an_asset(live_server: str, page: Page, tmp_path: Path) -> None:
+    page.goto(f"{live_server}/brands/maison/assets")
+    page.set_input_files("#files", [str(_png(tmp_path / "one.png", "teal"))])
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    page.locator("#grid .tile a").first.click()
+    page.fill("textarea[name=caption]", "Bastien loafer in teal suede")
+    page.fill("input[name=tags]", "loafer, Teal , suede")
+    page.click("button[value=approve]")
+    expect(page.locator("#status")).to_have_text("approved")
+    expect(page.locator("input[name=tags]")).to_have_value("loafer, suede, teal")
+    page.goto(f"{live_server}/brands/maison/assets?status=approved")
+    expect(page.locator("#grid .tile")).to_have_count(1)
