@@ -15,8 +15,28 @@
     label.textContent = text;
   };
 
+  const maxBytes = Number(form.dataset.maxBytes);
+  const megabytes = (n) => `${Math.round(n / 1024 / 1024)} MB`;
+
+  const refuse = (message) => {
+    show(0, "");
+    progress.hidden = true;
+    report.innerHTML = "";
+    const p = document.createElement("p");
+    p.className = "error";
+    p.setAttribute("role", "alert");
+    p.textContent = message;
+    report.appendChild(p);
+  };
+
   const upload = (files) => {
     if (!files.length) return;
+    const total = Array.from(files).reduce((sum, f) => sum + f.size, 0);
+    if (total > maxBytes) {
+      refuse(`Upload refused: ${megabytes(total)} is more than the ${megabytes(maxBytes)} one upload may carry. Send fewer files at a time.`);
+      input.value = "";
+      return;
+    }
     const body = new FormData();
     for (const file of files) body.append("files", file, file.name);
     const xhr = new XMLHttpRequest();
@@ -31,20 +51,16 @@
         show(1, "Done");
         report.innerHTML = xhr.responseText;
         htmx.ajax("GET", form.dataset.gallery, { target: "#results", swap: "outerHTML" });
+      } else if (xhr.status === 413) {
+        refuse(`Upload refused: it is more than the ${megabytes(maxBytes)} one upload may carry.`);
       } else {
         let detail = xhr.statusText;
         try { detail = JSON.parse(xhr.responseText).detail; } catch (_) {}
-        show(0, "");
-        report.innerHTML = "";
-        const p = document.createElement("p");
-        p.className = "error";
-        p.setAttribute("role", "alert");
-        p.textContent = `Upload refused: ${detail}`;
-        report.appendChild(p);
+        refuse(`Upload refused: ${typeof detail === "string" ? detail : xhr.statusText}`);
       }
       input.value = "";
     };
-    xhr.onerror = () => { show(0, ""); report.textContent = "The upload failed: the server could not be reached."; };
+    xhr.onerror = () => refuse("The upload failed: the server could not be reached. Nothing was stored; try again.");
     show(0, `Uploading ${files.length} file(s)…`);
     xhr.send(body);
   };

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
-from app.assets.images import Limits, Rejected, is_zip, megabytes
+from app.assets.images import Limits, Rejected, is_zip, readable_size
 
 MANIFEST_MAX_BYTES = 20 * 1024**2
 _CHUNK_BYTES = 1024**2
@@ -76,13 +76,14 @@ def _check_totals(infos: list[zipfile.ZipInfo], *, limits: Limits) -> None:
     """Refuse an archive whose declared member count or unpacked size is over the limits."""
     if len(infos) > limits.max_archive_members:
         raise Rejected(
-            f"the archive holds {len(infos):,} files; the limit is {limits.max_archive_members:,}"
+            f"the archive holds {len(infos):,} files, over the limit of "
+            f"{limits.max_archive_members:,}"
         )
     declared = sum(info.file_size for info in infos)
     if declared > limits.max_archive_uncompressed_bytes:
         raise Rejected(
-            f"the archive unpacks to {megabytes(declared)}; "
-            f"the limit is {megabytes(limits.max_archive_uncompressed_bytes)}"
+            f"the archive unpacks to {readable_size(declared)}, over the "
+            f"{readable_size(limits.max_archive_uncompressed_bytes)} limit"
         )
 
 
@@ -123,8 +124,8 @@ def _unpacked(
         # zipfile stops at each member's declared size, so this is belt and braces against a
         # reader that would not.
         if unpacked > limits.max_archive_uncompressed_bytes:
-            limit = megabytes(limits.max_archive_uncompressed_bytes)
-            raise Rejected(f"the archive unpacks to more than {limit}, its limit")
+            limit = readable_size(limits.max_archive_uncompressed_bytes)
+            raise Rejected(f"the archive unpacks to more than the {limit} limit")
         yield entry
 
 
@@ -148,7 +149,7 @@ def _member_entry(
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, cap: int) -> bytes:
     """Unpack one member in chunks, counting the bytes actually produced against cap."""
     # The declared size is checked first to save the work, but it can lie: the count decides.
-    too_large = f"the file unpacks to more than {megabytes(cap)}, the limit"
+    too_large = f"the file unpacks to more than the {readable_size(cap)} limit"
     if info.file_size > cap:
         raise _Unreadable(too_large)
     chunks, size = [], 0

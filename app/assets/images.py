@@ -106,14 +106,22 @@ def is_zip(data_head: bytes) -> bool:
     return data_head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
 
 
+def readable_size(size: int) -> str:
+    """Format a byte count for people: "50 MB", "0.3 MB", "12 KB", "900 bytes"."""
+    if size < 1024:
+        return f"{size} bytes"
+    if size < 1024**2 // 10:
+        return f"{size / 1024:.0f} KB"
+    return f"{round(size / 1024**2, 1):g} MB"
+
+
 def _check_bytes(data: bytes, *, limits: Limits) -> None:
     """Refuse empty files and files over the byte limit before any parsing."""
     if not data:
         raise Rejected("the file is empty")
     if len(data) > limits.max_file_bytes:
-        raise Rejected(
-            f"the file is {megabytes(len(data))}; the limit is {megabytes(limits.max_file_bytes)}"
-        )
+        size, limit = readable_size(len(data)), readable_size(limits.max_file_bytes)
+        raise Rejected(f"the file is {size}, over the {limit} limit")
 
 
 @contextlib.contextmanager
@@ -128,7 +136,7 @@ def _bomb_guard() -> Iterator[None]:
         try:
             yield
         except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-            raise Rejected(f"the image is too large to decode safely ({exc})") from exc
+            raise Rejected("the image is too large to decode safely") from exc
 
 
 def _decoded(data: bytes, *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
@@ -221,8 +229,3 @@ def _looks_like_text(head: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return not any(ord(char) < 32 and char not in "\t\r\n\f" for char in text)
-
-
-def megabytes(size: int) -> str:
-    """Format a byte count as MB for people, e.g. "50 MB" or "0.3 MB"."""
-    return f"{round(size / 1024**2, 1):g} MB"

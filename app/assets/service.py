@@ -137,6 +137,11 @@ def asset_ingest_image(
     report.accepted.append((filename, asset))
 
 
+def _by_name(tags: list[Tag]) -> list[Tag]:
+    # The order a loaded collection has (see Asset.tags), so that fresh and reloaded agree.
+    return sorted(tags, key=lambda tag: tag.name)
+
+
 def _asset_by_hash(*, session: Session, brand: Brand, sha256: str) -> Asset | None:
     return session.scalar(
         select(Asset)
@@ -160,7 +165,7 @@ def _asset_add(
         size_bytes=len(checked.data),
         caption=caption.strip(),
         status=AssetStatus.pending,
-        tags=tags,
+        tags=_by_name(tags),
     )
     session.add(asset)
     session.flush()
@@ -243,7 +248,7 @@ def asset_update(
             raise Invalid(f"the caption is longer than {MAX_CAPTION_LENGTH} characters")
         asset.caption = caption.strip()
     if tags is not None:
-        asset.tags = tags_resolve(session=session, brand=brand, names=tags)
+        asset.tags = _by_name(tags_resolve(session=session, brand=brand, names=tags))
     if status is not None:
         asset.status = status
     session.flush()

@@ -119,7 +119,8 @@ def gallery_page(
         return fragment(request, "assets/gallery.html", "items", **context)
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
         return fragment(request, "assets/gallery.html", "results", **context)
-    return page(request, "assets/gallery.html", tags=tag_names(session=session, brand=brand),
+    return page(request, "assets/gallery.html", max_request_bytes=settings.MAX_REQUEST_BYTES,
+                tags=tag_names(session=session, brand=brand),
                 counts=asset_counts(session=session, brand=brand), **context)
 
 
