@@ -68,13 +68,17 @@ def cmyk_jpeg(size: tuple[int, int] = (32, 32)) -> bytes:
     return encoded(Image.new("CMYK", size, (0, 255, 255, 0)), "JPEG", quality=95)
 
 
-def png_16bit(values: Iterable[int] = (0, 256, 0x8000, 0xFFFF)) -> bytes:
-    """A 16-bit greyscale PNG, one pixel per value, in one row."""
+def png_16bit(
+    values: Iterable[int] = (0, 256, 0x8000, 0xFFFF), transparent: int | None = None
+) -> bytes:
+    """A 16-bit greyscale PNG, one pixel per value in one row, maybe with a transparent grey."""
     values = list(values)
     image = Image.new("I;16", (len(values), 1))
     for x, value in enumerate(values):
         image.putpixel((x, 0), value)
-    return encoded(image, "PNG")
+    if transparent is None:
+        return encoded(image, "PNG")
+    return encoded(image, "PNG", transparency=transparent)
 
 
 def palette_png_transparent() -> bytes:

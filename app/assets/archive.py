@@ -139,11 +139,8 @@ def _member_entry(
         return _error(info.filename, str(exc))
     if is_zip(data[:4]):
         return _error(info.filename, _NESTED)
-    if note is None:
-        return ArchiveEntry(name=info.filename, data=data, error=None)
-    return ArchiveEntry(
-        name=info.filename, data=data, error=None, caption=note.caption, tags=note.tags
-    )
+    caption, tags = (note.caption, note.tags) if note else ("", ())
+    return ArchiveEntry(name=info.filename, data=data, error=None, caption=caption, tags=tags)
 
 
 def _read(archive: zipfile.ZipFile, info: zipfile.ZipInfo, *, cap: int) -> bytes:

@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile, ImageOps
+from PIL import Image, ImageFile, ImageMath, ImageOps
 
 
 @dataclass(frozen=True)
@@ -127,10 +127,11 @@ def _check_bytes(data: bytes, *, limits: Limits) -> None:
 @contextlib.contextmanager
 def _bomb_guard() -> Iterator[None]:
     """Turn Pillow's own decompression-bomb warning or error into a refusal."""
-    # Pillow still checks frame and tile sizes while loading (GIF, TIFF, WebP), and only warns
-    # below twice its global limit; a warning would let the decode go on, so make it an error
-    # here. catch_warnings is not thread-safe before Python 3.14: at worst a racing thread leaves
-    # this "error" filter installed, which only makes bombs fail louder elsewhere too.
+    # Pillow still checks frame and tile sizes while parsing and loading (GIF, TIFF, WebP), and
+    # below twice its global limit it only warns, letting the decode go on: make that an error.
+    # catch_warnings swaps process-wide filters (not thread-safe before Python 3.14); a racing
+    # thread can leave the filter on (stricter) or drop it early, when the warning is only a
+    # warning and _check_pixels on the grown size is still the gate.
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
@@ -190,14 +191,26 @@ def _orient(image: Image.Image) -> None:
 def _to_rgb(image: Image.Image) -> Image.Image:
     """Normalise any decoded mode to 8-bit RGB; transparency is laid on white."""
     if image.mode == "I" or image.mode.startswith("I;16"):
-        # convert("L") would clip everything above 255 to white; scale 16 bits down to 8.
-        image = image.convert("I").point(lambda value: value / 256).convert("L")
+        image = _grey_to_8_bits(image)
     if image.mode in ("RGBA", "RGBa", "LA", "La", "PA") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         white = Image.new("RGB", rgba.size, "white")
         white.paste(rgba, mask=rgba.getchannel("A"))
         return white
     return image.convert("RGB")
+
+
+def _grey_to_8_bits(image: Image.Image) -> Image.Image:
+    """Scale 16-bit greyscale down to L, or to LA when the file names a transparent grey."""
+    wide = image.convert("I")
+    # convert("L") would clip everything above 255 to white; divide instead.
+    grey = wide.point(lambda value: value / 256).convert("L")
+    key = grey.info.pop("transparency", None)
+    if not isinstance(key, int):
+        return grey
+    # Pillow would cut the 16-bit transparency key to 8 bits; match it at full depth.
+    alpha = ImageMath.lambda_eval(lambda args: (args["image"] != key) * 255, image=wide)
+    return Image.merge("LA", (grey, alpha.convert("L")))
 
 
 def _thumbnail(rgb: Image.Image, *, size: int) -> bytes:

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -184,33 +184,41 @@ def asset_page(
 ) -> tuple[list[Asset], str | None]:
     """One page of the brand's assets, newest first, and the cursor of the next page.
 
-    Keyset pagination on the primary key: every page costs the same, however deep.
+    Keyset pagination on the asset id: every page costs the same, however deep.
     """
-    query = _asset_query(brand=brand, filters=filters)
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
     if cursor:
-        query = query.where(Asset.id < _cursor_decode(cursor))
-    rows = list(session.scalars(query.order_by(Asset.id.desc()).limit(limit + 1)))
+        query = query.where(key < _cursor_decode(cursor))
+    rows = list(session.scalars(query.order_by(key.desc()).limit(limit + 1)))
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
 
-def _asset_query(*, brand: Brand, filters: AssetFilter) -> Select[tuple[Asset]]:
+def _asset_query(
+    *, session: Session, brand: Brand, filters: AssetFilter
+) -> tuple[Select[tuple[Asset]], ColumnElement[int]]:
+    """The filtered query and the id column to page on.
+
+    With a tag, paging walks the (tag_id, asset_id) index of the link table backwards
+    instead of scanning every asset that has the tag.
+    """
     query = select(Asset).where(Asset.brand_id == brand.id).options(selectinload(Asset.tags))
+    key: ColumnElement[int] = Asset.id
+    if filters.tag:
+        name = " ".join(filters.tag.split()).lower()
+        tag_id = session.scalar(select(Tag.id).where(Tag.brand_id == brand.id, Tag.name == name))
+        query = query.join(asset_tags, asset_tags.c.asset_id == Asset.id).where(
+            asset_tags.c.tag_id == (tag_id or -1)
+        )
+        key = asset_tags.c.asset_id
     if filters.status is not None:
         query = query.where(Asset.status == filters.status)
-    if filters.tag:
-        tagged = (
-            select(asset_tags.c.asset_id)
-            .join(Tag, Tag.id == asset_tags.c.tag_id)
-            .where(Tag.brand_id == brand.id, Tag.name == " ".join(filters.tag.split()).lower())
-        )
-        query = query.where(Asset.id.in_(tagged))
     if filters.q:
         pattern = f"%{_like_escape(filters.q.strip())}%"
         query = query.where(
             or_(Asset.caption.ilike(pattern, escape="\\"), Asset.filename.ilike(pattern, escape="\\"))
         )
-    return query
+    return query, key
 
 
 def _like_escape(text: str) -> str:

@@ -368,8 +368,8 @@ def _surface(product: Product, mask: Image.Image, f: _Frame, rng: random.Random)
     body = ImageChops.multiply(body, _relief(mask, side))
     body = ImageChops.overlay(body, _light(side, rng).convert("RGB"))
     if product.material in ("patent calfskin", "silk twill"):
-        strength = 200 if product.material == "patent calfskin" else 90
-        body = ImageChops.screen(body, _sheen(f, rng, strength).convert("RGB"))
+        sheen = _sheen(f, rng, glossy=product.material == "patent calfskin")
+        body = ImageChops.screen(body, sheen.convert("RGB"))
     return body
 
 
@@ -418,10 +418,10 @@ def _twill(rng: random.Random, side: int) -> Image.Image:
 
 
 _TEXTURES: dict[str, Callable[[random.Random, int], Image.Image]] = {
-    "calfskin": lambda rng, side: _two_scales(rng, side, (3, 14), 0.5),
+    "calfskin": lambda rng, side: _two_scales(rng, side, (3, 14), 0.42),
     "patent calfskin": lambda rng, side: _noise(rng, side, 10, 0.08),
     "suede": lambda rng, side: _two_scales(rng, side, (2, 10), 0.6),
-    "cashmere": lambda rng, side: _two_scales(rng, side, (2, 16), 0.7),
+    "cashmere": lambda rng, side: _two_scales(rng, side, (2, 16), 0.5),
     "canvas": _weave,
     "silk twill": _twill,
 }
@@ -443,18 +443,19 @@ def _light(side: int, rng: random.Random) -> Image.Image:
     return _centred(ImageChops.invert(ramp), 0.35)
 
 
-def _sheen(f: _Frame, rng: random.Random, strength: int) -> Image.Image:
-    """Soft specular highlights for glossy materials."""
+def _sheen(f: _Frame, rng: random.Random, glossy: bool) -> Image.Image:
+    """Specular highlights: crisp streaks on patent, a broad soft glow on silk."""
     n = f.side // _SOFT
     small = Image.new("L", (n, n), 0)
     draw = ImageDraw.Draw(small)
-    k = 1 / _SOFT
-    x0, y0 = rng.uniform(0.28, 0.4), rng.uniform(0.36, 0.46)
-    box = f.box(x0, y0, x0 + 0.2, y0 + 0.06)
-    draw.ellipse([v * k for v in box], fill=strength)
-    box = f.box(x0 + 0.26, y0 + 0.02, x0 + 0.34, y0 + 0.05)
-    draw.ellipse([v * k for v in box], fill=strength // 2)
-    small = small.filter(ImageFilter.GaussianBlur(n / 40))
+    x0, y0 = rng.uniform(0.3, 0.4), rng.uniform(0.4, 0.46)
+    if glossy:
+        streaks = [((x0, y0, x0 + 0.26, y0 + 0.022), 210), ((x0 + 0.3, y0, x0 + 0.36, y0 + 0.018), 150)]
+    else:
+        streaks = [((x0 - 0.1, y0 - 0.1, x0 + 0.3, y0 + 0.12), 70)]
+    for box, value in streaks:
+        draw.ellipse([v / _SOFT for v in f.box(*box)], fill=value)
+    small = small.filter(ImageFilter.GaussianBlur(n / (90 if glossy else 12)))
     return small.resize((f.side, f.side), Image.Resampling.BILINEAR)
 
 
@@ -654,33 +655,36 @@ def _scarf(s: _Sketch) -> None:
 def _pump(s: _Sketch) -> None:
     """A pump in profile: pointed toe on the left, stiletto heel on the right."""
     f = s.f
-    vamp = _bezier((0.08, 0.745), (0.2, 0.7), (0.36, 0.665), (0.47, 0.668))
-    topline = _bezier((0.47, 0.668), (0.62, 0.65), (0.73, 0.56), (0.79, 0.44))
-    sole = _bezier((0.805, 0.56), (0.7, 0.575), (0.56, 0.71), (0.4, 0.775), (0.18, 0.78), (0.08, 0.745))
-    s.mask.polygon(f.pts([*vamp, *topline, (0.805, 0.445), *sole]), fill=255)
-    s.mask.polygon(f.pts([(0.745, 0.575), (0.805, 0.56), (0.79, 0.865), (0.777, 0.865)]), fill=255)
+    vamp = _bezier((0.08, 0.745), (0.1, 0.66), (0.28, 0.615), (0.44, 0.63))
+    topline = _bezier((0.44, 0.635), (0.6, 0.665), (0.73, 0.58), (0.79, 0.45))
+    sole = _bezier((0.805, 0.57), (0.68, 0.6), (0.55, 0.73), (0.38, 0.785), (0.16, 0.79), (0.08, 0.745))
+    s.mask.polygon(f.pts([*vamp, *topline, (0.805, 0.455), *sole]), fill=255)
+    s.mask.polygon(f.pts([(0.74, 0.585), (0.805, 0.565), (0.79, 0.865), (0.777, 0.865)]), fill=255)
     s.over.line(f.pts(sole), fill=s.seam, width=f.w(0.01))
     s.over.polygon(f.pts([(0.776, 0.85), (0.791, 0.85), (0.792, 0.87), (0.775, 0.87)]), fill=s.seam)
     # Through the opening one sees the lining of the far side.
-    inside = _bezier((0.785, 0.47), (0.72, 0.6), (0.6, 0.67), (0.48, 0.672))
+    inside = _bezier((0.78, 0.5), (0.72, 0.62), (0.58, 0.69), (0.47, 0.648))
     lining = (*_mix(s.colour, (236, 220, 200), 0.6), 255)
-    s.over.polygon(f.pts([*topline[4:], *inside]), fill=lining)
+    s.over.polygon(f.pts([*topline[2:], *inside]), fill=lining)
 
 
 def _loafer(s: _Sketch) -> None:
-    """A penny loafer in profile: moccasin toe, a strap across the vamp, a stacked heel."""
+    """A penny loafer in profile: moccasin toe, a strap across the instep, a stacked heel."""
     f = s.f
-    vamp = _bezier((0.11, 0.69), (0.11, 0.54), (0.3, 0.5), (0.5, 0.52))
-    topline = _bezier((0.5, 0.52), (0.62, 0.53), (0.76, 0.53), (0.86, 0.47))
-    s.mask.polygon(f.pts([*vamp, *topline, (0.88, 0.49), (0.88, 0.72), (0.12, 0.72)]), fill=255)
+    vamp = _bezier((0.1, 0.71), (0.09, 0.6), (0.22, 0.56), (0.36, 0.55), (0.5, 0.545), (0.57, 0.57))
+    topline = _bezier((0.57, 0.57), (0.7, 0.6), (0.8, 0.585), (0.87, 0.55))
+    s.mask.polygon(f.pts([*vamp, *topline, (0.885, 0.6), (0.885, 0.72), (0.12, 0.72)]), fill=255)
+    inside = _bezier((0.86, 0.57), (0.78, 0.61), (0.68, 0.62), (0.58, 0.58))
+    lining = (*_mix(s.colour, (236, 220, 200), 0.5), 255)
+    s.over.polygon(f.pts([*topline[3:], *inside]), fill=lining)
     sole = (*_mix(s.colour, (20, 16, 14), 0.7), 255)
-    s.over.rounded_rectangle(f.box(0.1, 0.71, 0.89, 0.745), f.w(0.01), fill=sole)
-    s.over.rectangle(f.box(0.72, 0.74, 0.88, 0.775), fill=sole)
-    s.over.line(f.pts(_bezier((0.47, 0.52), (0.5, 0.58), (0.53, 0.62))), fill=s.seam, width=f.w(0.01))
-    strap = [(0.44, 0.525), (0.55, 0.525), (0.57, 0.6), (0.45, 0.6)]
-    s.over.polygon(f.pts(strap), fill=s.seam)
-    s.over.ellipse(f.box(0.48, 0.55, 0.53, 0.575), fill=(0, 0, 0, 200))
-    _dashed(s.over, f.pts(_bezier((0.2, 0.66), (0.2, 0.55), (0.34, 0.53), (0.45, 0.535))), s.stitch, f.w(0.004))
+    s.over.rounded_rectangle(f.box(0.09, 0.71, 0.89, 0.745), f.w(0.012), fill=sole)
+    s.over.rectangle(f.box(0.73, 0.74, 0.885, 0.778), fill=sole)
+    saddle = [*_bezier((0.38, 0.56), (0.47, 0.55), (0.56, 0.575)), (0.56, 0.615), (0.38, 0.61)]
+    s.over.polygon(f.pts(saddle), fill=s.seam)
+    s.over.rounded_rectangle(f.box(0.43, 0.575, 0.51, 0.592), f.w(0.008), fill=(0, 0, 0, 210))
+    apron = _bezier((0.14, 0.68), (0.15, 0.6), (0.26, 0.575), (0.38, 0.57))
+    _dashed(s.over, f.pts(apron), s.stitch, f.w(0.004))
 
 
 def _belt(s: _Sketch) -> None:

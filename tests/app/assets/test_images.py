@@ -12,6 +12,7 @@ from app.assets.images import Limits, Rejected, image_check, image_to_rgb, is_zi
 from tests import corpus
 
 LIMITS = Limits()
+TIMES = "\N{MULTIPLICATION SIGN}"
 
 
 def close(pixel: tuple[int, ...], expected: tuple[int, ...], tolerance: int = 12) -> bool:
@@ -96,15 +97,19 @@ def test_decompression_bomb_is_refused_from_its_header_with_its_size() -> None:
     assert len(bomb) < 200
     with pytest.raises(Rejected) as refused:
         image_check(bomb, limits=LIMITS)
-    assert str(refused.value) == "image is 30000×30000 pixels (900.0 MP); the limit is 40.0 MP"
+    assert (
+        str(refused.value) == f"image is 30000{TIMES}30000 pixels (900.0 MP); the limit is 40.0 MP"
+    )
 
 
 def test_pixel_limit_comes_from_limits() -> None:
-    with pytest.raises(Rejected, match=r"image is 64×48 pixels \(0\.0 MP\)"):
+    with pytest.raises(Rejected, match=rf"image is 64{TIMES}48 pixels \(0\.0 MP\)"):
         image_check(corpus.jpeg(), limits=Limits(max_pixels=1000))
 
 
-@pytest.mark.parametrize(("side", "says"), [(7000, "7000×7000 pixels"), (10000, "too large")])
+@pytest.mark.parametrize(
+    ("side", "says"), [(7000, f"7000{TIMES}7000 pixels"), (10000, "too large")]
+)
 def test_gif_frames_that_grow_the_canvas_are_refused_without_a_warning(
     side: int, says: str
 ) -> None:
@@ -131,6 +136,16 @@ def test_16_bit_greyscale_is_scaled_down_not_clipped() -> None:
         (0, 0, 0),
         (1, 1, 1),
         (128, 128, 128),
+        (255, 255, 255),
+    ]
+
+
+def test_16_bit_transparent_grey_is_matched_at_full_depth() -> None:
+    data = corpus.png_16bit((0, 256, 0x8000, 0xFFFF), transparent=0x8000)
+    assert list(image_to_rgb(data).get_flattened_data()) == [
+        (0, 0, 0),
+        (1, 1, 1),
+        (255, 255, 255),  # the transparent one, on white
         (255, 255, 255),
     ]
 
