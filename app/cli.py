@@ -67,10 +67,13 @@ def demo() -> None:
 
     _ensure_var()
     with _session() as session:
-        summary = demo_seed(session=session, store=open_store(settings.STORAGE_URL),
-                            limits=_limits())
-        click.echo(f"demo brand '{summary.brand.slug}': {summary.added} images added, "
-                   f"{summary.present} already there; style guide in place")
+        summary = demo_seed(
+            session=session, store=open_store(settings.STORAGE_URL), limits=_limits()
+        )
+        click.echo(
+            f"demo brand '{summary.brand.slug}': {summary.added} images added, "
+            f"{summary.present} already there; style guide in place"
+        )
 
 
 @main.command("import")
@@ -93,18 +96,38 @@ def import_command(brand: str, path: Path) -> None:
                     target = brand_get(session=session, slug=brand)
                 except NotFound as exc:
                     raise click.ClickException(str(exc)) from exc
-                asset_ingest(session=session, store=store, brand=target,
-                             filename=str(file.relative_to(path) if path.is_dir() else file.name),
-                             fileobj=handle, limits=limits, report=report)
-    click.echo(f"{len(report.accepted)} accepted, {len(report.duplicates)} duplicates, "
-               f"{len(report.rejected)} rejected")
+                asset_ingest(
+                    session=session,
+                    store=store,
+                    brand=target,
+                    filename=str(file.relative_to(path) if path.is_dir() else file.name),
+                    fileobj=handle,
+                    limits=limits,
+                    report=report,
+                )
+    click.echo(
+        f"{len(report.accepted)} accepted, {len(report.duplicates)} duplicates, "
+        f"{len(report.rejected)} rejected"
+    )
     for name, error in report.rejected:
         click.echo(f"  rejected {name}: {error}", err=True)
 
 
 def _worker_argv() -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "worker.celery_app", "worker",
-            "--queues", "gpu", "--concurrency", "1", "--loglevel", "INFO"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "--queues",
+        "gpu",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+    ]
 
 
 @main.command()

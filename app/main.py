@@ -8,7 +8,6 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
-
 from app.assets import views as asset_views
 from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
@@ -18,7 +17,6 @@ from app.jobs import broker_ping, celery_client
 from app.storage import open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
-
 
 
 def _wants_json(request: Request) -> bool:
@@ -61,8 +59,9 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if _wants_json(request):
             return JSONResponse({"detail": jsonable_errors(exc)}, status_code=422)
-        messages = "; ".join(f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}"
-                             for e in exc.errors())
+        messages = "; ".join(
+            f"{'.'.join(map(str, e['loc'][1:]))}: {e['msg']}" for e in exc.errors()
+        )
         return page(request, "error.html", status_code=422, message=messages)
 
 
@@ -74,11 +73,15 @@ def _add_health(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"])
     def healthz() -> JSONResponse:
         """Whether the database and the broker answer."""
-        checks = {"database": _check(lambda: _db_ping(app)),
-                  "broker": _check(lambda: broker_ping(app.state.celery))}
+        checks = {
+            "database": _check(lambda: _db_ping(app)),
+            "broker": _check(lambda: broker_ping(app.state.celery)),
+        }
         healthy = all(v == "ok" for v in checks.values())
-        return JSONResponse({"status": "ok" if healthy else "degraded", **checks},
-                            status_code=200 if healthy else 503)
+        return JSONResponse(
+            {"status": "ok" if healthy else "degraded", **checks},
+            status_code=200 if healthy else 503,
+        )
 
 
 def _db_ping(app: FastAPI) -> None:
@@ -92,5 +95,3 @@ def _check(probe: Any) -> str:
     except Exception as exc:
         return f"error: {type(exc).__name__}: {exc}"[:300]
     return "ok"
-
-

@@ -21,7 +21,7 @@ class BlobStore(Protocol):
     def get(self, key: str) -> bytes: ...
     def exists(self, key: str) -> bool: ...
     def delete(self, key: str) -> None: ...
-    def keys(self) -> list[str]: ...
+    def list_keys(self) -> list[str]: ...
 
 
 class LocalBlobStore:
@@ -57,7 +57,7 @@ class LocalBlobStore:
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
 
-    def keys(self) -> list[str]:
+    def list_keys(self) -> list[str]:
         if not self.root.exists():
             return []
         return sorted(

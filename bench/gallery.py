@@ -11,6 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import psycopg
@@ -23,8 +24,24 @@ from app.brands.models import Brand
 from app.db import make_engine
 from app.migrate import db_upgrade
 
-TAGS = ["tote", "clutch", "scarf", "pump", "loafer", "belt", "wallet", "hat",
-        "burgundy", "ivory", "navy", "cognac", "calfskin", "suede", "silk twill", "canvas"]
+TAGS = [
+    "tote",
+    "clutch",
+    "scarf",
+    "pump",
+    "loafer",
+    "belt",
+    "wallet",
+    "hat",
+    "burgundy",
+    "ivory",
+    "navy",
+    "cognac",
+    "calfskin",
+    "suede",
+    "silk twill",
+    "canvas",
+]
 PAGE = 48
 
 
@@ -39,18 +56,27 @@ def _fill(engine: Engine, n: int) -> Brand:
         statuses = list(AssetStatus)
         for start in range(0, n, 10_000):
             rows = [
-                {"brand_id": brand.id, "sha256": f"{i:064x}", "filename": f"img-{i}.jpg",
-                 "format": "JPEG", "mode": "RGB", "width": 800, "height": 800,
-                 "size_bytes": 120_000, "caption": f"product {i} in {TAGS[i % 16]}",
-                 "status": statuses[i % 3]}
+                {
+                    "brand_id": brand.id,
+                    "sha256": f"{i:064x}",
+                    "filename": f"img-{i}.jpg",
+                    "format": "JPEG",
+                    "mode": "RGB",
+                    "width": 800,
+                    "height": 800,
+                    "size_bytes": 120_000,
+                    "caption": f"product {i} in {TAGS[i % 16]}",
+                    "status": statuses[i % 3],
+                }
                 for i in range(start, min(n, start + 10_000))
             ]
             session.execute(insert(Asset), rows)
         ids = session.scalars(select(Asset.id).order_by(Asset.id)).all()
-        links = [{"asset_id": a, "tag_id": tags[(a + k * 5) % 16].id}
-                 for a in ids for k in range(2)]
+        links = [
+            {"asset_id": a, "tag_id": tags[(a + k * 5) % 16].id} for a in ids for k in range(2)
+        ]
         for start in range(0, len(links), 20_000):
-            session.execute(insert(asset_tags), links[start:start + 20_000])
+            session.execute(insert(asset_tags), links[start : start + 20_000])
         session.commit()
         session.expunge(brand)
         return brand
@@ -106,25 +132,33 @@ def run(engine: Engine, n: int, backend: str) -> None:
     brand = _fill(engine, n)
     with engine.begin() as connection:  # fresh planner statistics, as a live database has
         connection.exec_driver_sql("ANALYZE")
-    print(f"[{backend}] {n:,} assets with 2 tags each, filled in {time.perf_counter() - started:.1f}s")
+    print(
+        f"[{backend}] {n:,} assets with 2 tags each, filled in {time.perf_counter() - started:.1f}s"
+    )
     print(f"{'page':<34}{'keyset ms':>10}{'OFFSET ms':>11}{'OFFSET/keyset':>15}")
-    for label, filters in [("all", AssetFilter()),
-                           ("status=approved", AssetFilter(status=AssetStatus.approved))]:
+    for label, filters in [
+        ("all", AssetFilter()),
+        ("status=approved", AssetFilter(status=AssetStatus.approved)),
+    ]:
         ids = _ids(engine, brand, filters)
         for depth in (0, len(ids) // 2, len(ids) - PAGE):
             cursor = str(ids[depth - 1]) if depth else None
-            keyset = _time(lambda: _keyset_page(engine, brand, cursor, filters))
-            offset = _time(lambda: _offset_page(engine, brand, depth, filters))
-            print(f"{label + f' at row {depth:,}':<34}{keyset * 1e3:>10.2f}{offset * 1e3:>11.2f}"
-                  f"{offset / keyset:>14.1f}x")
+            keyset = _time(partial(_keyset_page, engine, brand, cursor, filters))
+            offset = _time(partial(_offset_page, engine, brand, depth, filters))
+            print(
+                f"{label + f' at row {depth:,}':<34}{keyset * 1e3:>10.2f}{offset * 1e3:>11.2f}"
+                f"{offset / keyset:>14.1f}x"
+            )
     ids = _ids(engine, brand, AssetFilter())
     first = _time(lambda: _keyset_page(engine, brand, None, AssetFilter()))
     deep = _time(lambda: _keyset_page(engine, brand, str(ids[-PAGE - 1]), AssetFilter()))
     tagged = _time(lambda: _keyset_page(engine, brand, None, AssetFilter(tag="suede")))
     print(f"deep keyset page / first page: {deep / first:.2f}x (flat is 1.0)")
     print(f"tag-filtered first page: {tagged * 1e3:.2f} ms ({tagged / first:.2f}x the unfiltered)")
-    print(f"SQL statements per page: {_statements(engine, brand, 12)} for 12 items, "
-          f"{_statements(engine, brand, 96)} for 96 items")
+    print(
+        f"SQL statements per page: {_statements(engine, brand, 12)} for 12 items, "
+        f"{_statements(engine, brand, 96)} for 96 items"
+    )
 
 
 def main() -> None:

@@ -68,9 +68,7 @@ class Asset(Timestamped, Base):
     )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    tags: Mapped[list[Tag]] = relationship(
-        secondary=asset_tags, lazy="raise", order_by=Tag.name
-    )
+    tags: Mapped[list[Tag]] = relationship(secondary=asset_tags, lazy="raise", order_by=Tag.name)
 
     @property
     def original_key(self) -> str:

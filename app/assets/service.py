@@ -81,17 +81,39 @@ def asset_ingest(
     head = fileobj.read(4)
     fileobj.seek(0)
     if is_zip(head):
-        _ingest_archive(session=session, store=store, brand=brand, filename=filename,
-                        fileobj=fileobj, limits=limits, report=report)
+        _ingest_archive(
+            session=session,
+            store=store,
+            brand=brand,
+            filename=filename,
+            fileobj=fileobj,
+            limits=limits,
+            report=report,
+        )
         return
     data = fileobj.read(limits.max_file_bytes + 1)
-    asset_ingest_image(session=session, store=store, brand=brand, filename=filename, data=data,
-                  caption="", tags=(), limits=limits, report=report)
+    asset_ingest_image(
+        session=session,
+        store=store,
+        brand=brand,
+        filename=filename,
+        data=data,
+        caption="",
+        tags=(),
+        limits=limits,
+        report=report,
+    )
 
 
 def _ingest_archive(
-    *, session: Session, store: BlobStore, brand: Brand, filename: str, fileobj: BinaryIO,
-    limits: Limits, report: IngestReport,
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    fileobj: BinaryIO,
+    limits: Limits,
+    report: IngestReport,
 ) -> None:
     try:
         for entry in archive_entries(fileobj, limits=limits):
@@ -99,16 +121,32 @@ def _ingest_archive(
             if entry.error is not None or entry.data is None:
                 report.rejected.append((name, entry.error or "could not be read"))
                 continue
-            asset_ingest_image(session=session, store=store, brand=brand, filename=name,
-                          data=entry.data, caption=entry.caption, tags=entry.tags,
-                          limits=limits, report=report)
+            asset_ingest_image(
+                session=session,
+                store=store,
+                brand=brand,
+                filename=name,
+                data=entry.data,
+                caption=entry.caption,
+                tags=entry.tags,
+                limits=limits,
+                report=report,
+            )
     except Rejected as exc:
         report.rejected.append((filename, str(exc)))
 
 
 def asset_ingest_image(
-    *, session: Session, store: BlobStore, brand: Brand, filename: str, data: bytes,
-    caption: str, tags: Sequence[str], limits: Limits, report: IngestReport,
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    data: bytes,
+    caption: str,
+    tags: Sequence[str],
+    limits: Limits,
+    report: IngestReport,
 ) -> None:
     """Ingest one image's bytes with its caption and tags, recording the outcome."""
     try:
@@ -123,9 +161,14 @@ def asset_ingest_image(
         return
     try:
         with session.begin_nested():
-            asset = _asset_add(session=session, brand=brand, filename=filename,
-                               checked=checked, caption=caption[:MAX_CAPTION_LENGTH],
-                               tags=tag_rows)
+            asset = _asset_add(
+                session=session,
+                brand=brand,
+                filename=filename,
+                checked=checked,
+                caption=caption[:MAX_CAPTION_LENGTH],
+                tags=tag_rows,
+            )
     except IntegrityError:  # the same bytes arrived through a concurrent upload
         duplicate = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)
         assert duplicate is not None
@@ -151,7 +194,12 @@ def _asset_by_hash(*, session: Session, brand: Brand, sha256: str) -> Asset | No
 
 
 def _asset_add(
-    *, session: Session, brand: Brand, filename: str, checked: CheckedImage, caption: str,
+    *,
+    session: Session,
+    brand: Brand,
+    filename: str,
+    checked: CheckedImage,
+    caption: str,
     tags: list[Tag],
 ) -> Asset:
     asset = Asset(
@@ -196,14 +244,14 @@ def asset_page(
 
 def _asset_query(
     *, session: Session, brand: Brand, filters: AssetFilter
-) -> tuple[Select[tuple[Asset]], ColumnElement[int]]:
+) -> tuple[Select[Asset], ColumnElement[int]]:
     """The filtered query and the id column to page on.
 
     With a tag, paging walks the (tag_id, asset_id) index of the link table backwards
     instead of scanning every asset that has the tag.
     """
     query = select(Asset).where(Asset.brand_id == brand.id).options(selectinload(Asset.tags))
-    key: ColumnElement[int] = Asset.id
+    key: ColumnElement[int] = Asset.id.expression
     if filters.tag:
         name = " ".join(filters.tag.split()).lower()
         tag_id = session.scalar(select(Tag.id).where(Tag.brand_id == brand.id, Tag.name == name))
@@ -216,7 +264,10 @@ def _asset_query(
     if filters.q:
         pattern = f"%{_like_escape(filters.q.strip())}%"
         query = query.where(
-            or_(Asset.caption.ilike(pattern, escape="\\"), Asset.filename.ilike(pattern, escape="\\"))
+            or_(
+                Asset.caption.ilike(pattern, escape="\\"),
+                Asset.filename.ilike(pattern, escape="\\"),
+            )
         )
     return query, key
 
@@ -275,4 +326,6 @@ def asset_counts(*, session: Session, brand: Brand) -> dict[str, int]:
 
 def tag_names(*, session: Session, brand: Brand) -> list[str]:
     """The brand's tag names, alphabetically."""
-    return list(session.scalars(select(Tag.name).where(Tag.brand_id == brand.id).order_by(Tag.name)))
+    return list(
+        session.scalars(select(Tag.name).where(Tag.brand_id == brand.id).order_by(Tag.name))
+    )

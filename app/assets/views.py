@@ -1,7 +1,7 @@
 """Asset routes: the JSON API and the pages (gallery, upload, detail). Thin: rules live in
 service.py."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -38,20 +38,33 @@ IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 def _ingest_all(
-    *, files: list[UploadFile], session: SessionDep, store: StoreDep, brand: Brand,
+    *,
+    files: list[UploadFile],
+    session: SessionDep,
+    store: StoreDep,
+    brand: Brand,
     limits: LimitsDep,
 ) -> IngestReport:
     report = IngestReport()
     for upload in files:
-        asset_ingest(session=session, store=store, brand=brand,
-                     filename=upload.filename or "unnamed", fileobj=upload.file,
-                     limits=limits, report=report)
+        asset_ingest(
+            session=session,
+            store=store,
+            brand=brand,
+            filename=upload.filename or "unnamed",
+            fileobj=upload.file,
+            limits=limits,
+            report=report,
+        )
     return report
 
 
 @api.post("/brands/{slug}/assets", response_model=IngestOut)
 def api_assets_upload(
-    brand: BrandDep, session: SessionDep, store: StoreDep, limits: LimitsDep,
+    brand: BrandDep,
+    session: SessionDep,
+    store: StoreDep,
+    limits: LimitsDep,
     files: Annotated[list[UploadFile], File(description="images and/or zip archives")],
 ) -> IngestOut:
     """Ingest images and zip archives; every file is reported accepted, duplicate or rejected."""
@@ -61,14 +74,22 @@ def api_assets_upload(
 
 @api.get("/brands/{slug}/assets", response_model=AssetPage)
 def api_assets_list(
-    brand: BrandDep, session: SessionDep, settings: SettingsDep,
-    tag: str | None = None, status: AssetStatus | None = None, q: str | None = None,
-    cursor: str | None = None, limit: Annotated[int | None, Query(ge=1, le=500)] = None,
+    brand: BrandDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    tag: str | None = None,
+    status: AssetStatus | None = None,
+    q: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int | None, Query(ge=1, le=500)] = None,
 ) -> AssetPage:
     """A page of the brand's assets, newest first; pass `next_cursor` back for the next."""
     items, next_cursor = asset_page(
-        session=session, brand=brand, filters=AssetFilter(tag=tag, status=status, q=q),
-        cursor=cursor, limit=limit or settings.PAGE_SIZE,
+        session=session,
+        brand=brand,
+        filters=AssetFilter(tag=tag, status=status, q=q),
+        cursor=cursor,
+        limit=limit or settings.PAGE_SIZE,
     )
     return AssetPage(items=[AssetOut.of(a) for a in items], next_cursor=next_cursor)
 
@@ -83,8 +104,14 @@ def api_asset_update(asset_id: int, body: AssetUpdate, session: SessionDep) -> A
     """Edit caption, tags or review status."""
     asset = asset_get(session=session, asset_id=asset_id)
     brand = session.get_one(Brand, asset.brand_id)
-    asset_update(session=session, brand=brand, asset=asset, caption=body.caption,
-                 tags=body.tags, status=body.status)
+    asset_update(
+        session=session,
+        brand=brand,
+        asset=asset,
+        caption=body.caption,
+        tags=body.tags,
+        status=body.status,
+    )
     return AssetOut.of(asset)
 
 
@@ -104,29 +131,49 @@ def api_asset_original(asset_id: int, session: SessionDep, store: StoreDep) -> R
 
 @pages.get("/brands/{slug}/assets", response_class=HTMLResponse)
 def gallery_page(
-    request: Request, brand: BrandDep, session: SessionDep, settings: SettingsDep,
-    tag: str | None = None, status: str | None = None, q: str | None = None,
+    request: Request,
+    brand: BrandDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    tag: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
     cursor: str | None = None,
 ) -> HTMLResponse:
     """The gallery; htmx asks for the `results` block on filtering, `items` for "more"."""
     # An empty <select> submits "", which means "any status".
     filters = AssetFilter(tag=tag or None, status=AssetStatus(status) if status else None, q=q)
-    items, next_cursor = asset_page(session=session, brand=brand, filters=filters,
-                                    cursor=cursor, limit=settings.PAGE_SIZE)
-    context = {"brand": brand, "items": items, "next_cursor": next_cursor, "filters": filters,
-               "statuses": list(AssetStatus)}
+    items, next_cursor = asset_page(
+        session=session, brand=brand, filters=filters, cursor=cursor, limit=settings.PAGE_SIZE
+    )
+    context: dict[str, Any] = {
+        "brand": brand,
+        "items": items,
+        "next_cursor": next_cursor,
+        "filters": filters,
+        "statuses": list(AssetStatus),
+    }
     if is_htmx(request) and cursor:
         return fragment(request, "assets/gallery.html", "items", **context)
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
         return fragment(request, "assets/gallery.html", "results", **context)
-    return page(request, "assets/gallery.html", max_request_bytes=settings.MAX_REQUEST_BYTES,
-                tags=tag_names(session=session, brand=brand),
-                counts=asset_counts(session=session, brand=brand), **context)
+    return page(
+        request,
+        "assets/gallery.html",
+        max_request_bytes=settings.MAX_REQUEST_BYTES,
+        tags=tag_names(session=session, brand=brand),
+        counts=asset_counts(session=session, brand=brand),
+        **context,
+    )
 
 
 @pages.post("/brands/{slug}/upload", response_class=HTMLResponse)
 def upload_form(
-    request: Request, brand: BrandDep, session: SessionDep, store: StoreDep, limits: LimitsDep,
+    request: Request,
+    brand: BrandDep,
+    session: SessionDep,
+    store: StoreDep,
+    limits: LimitsDep,
     files: Annotated[list[UploadFile], File()],
 ) -> HTMLResponse:
     """The gallery's drop zone posts here; the answer is the report, as a fragment."""
@@ -151,24 +198,53 @@ def asset_page_view(
 
 @pages.post("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse, response_model=None)
 def asset_edit_form(
-    request: Request, asset_id: int, brand: BrandDep, session: SessionDep,
-    caption: Annotated[str, Form()] = "", tags: Annotated[str, Form()] = "",
+    request: Request,
+    asset_id: int,
+    brand: BrandDep,
+    session: SessionDep,
+    caption: Annotated[str, Form()] = "",
+    tags: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "save",
 ) -> HTMLResponse | RedirectResponse:
     """Save caption and tags, and optionally move the asset to another review status."""
     asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
-    status = {"approve": AssetStatus.approved, "reject": AssetStatus.rejected,
-              "reopen": AssetStatus.pending}.get(action)
+    status = {
+        "approve": AssetStatus.approved,
+        "reject": AssetStatus.rejected,
+        "reopen": AssetStatus.pending,
+    }.get(action)
     try:
-        asset_update(session=session, brand=brand, asset=asset, caption=caption,
-                     tags=tags.split(","), status=status)
+        asset_update(
+            session=session,
+            brand=brand,
+            asset=asset,
+            caption=caption,
+            tags=tags.split(","),
+            status=status,
+        )
     except Invalid as exc:
         session.rollback()
         asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
-        return page(request, "assets/detail.html", status_code=422, brand=brand, asset=asset,
-                    error=str(exc), caption=caption, tags=tags)
+        return page(
+            request,
+            "assets/detail.html",
+            status_code=422,
+            brand=brand,
+            asset=asset,
+            error=str(exc),
+            caption=caption,
+            tags=tags,
+        )
     if is_htmx(request):
-        return fragment(request, "assets/detail.html", "editor", brand=brand, asset=asset,
-                        error=None, saved=True)
-    return RedirectResponse(request.url_for("asset_page_view", slug=brand.slug,
-                                            asset_id=asset.id), status_code=303)
+        return fragment(
+            request,
+            "assets/detail.html",
+            "editor",
+            brand=brand,
+            asset=asset,
+            error=None,
+            saved=True,
+        )
+    return RedirectResponse(
+        request.url_for("asset_page_view", slug=brand.slug, asset_id=asset.id), status_code=303
+    )

@@ -34,10 +34,14 @@ def home_page(request: Request, session: SessionDep) -> HTMLResponse | RedirectR
 
 @pages.get("/brands/{slug}", response_class=HTMLResponse)
 def brand_page(request: Request, brand: BrandDep, session: SessionDep) -> HTMLResponse:
-    recent, _ = asset_page(session=session, brand=brand, filters=AssetFilter(), cursor=None,
-                           limit=12)
+    recent, _ = asset_page(
+        session=session, brand=brand, filters=AssetFilter(), cursor=None, limit=12
+    )
     return page(
-        request, "brands/home.html", brand=brand, recent=recent,
+        request,
+        "brands/home.html",
+        brand=brand,
+        recent=recent,
         counts=asset_counts(session=session, brand=brand),
         tags=tag_names(session=session, brand=brand),
         guide=styleguide_current(session=session, brand=brand),

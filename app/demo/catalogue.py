@@ -215,8 +215,6 @@ def _spread(items: list[_T], *, key: Callable[[_T], object]) -> list[_T]:
     return [item for _, _, item in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
 
-
-
 # Rendering ------------------------------------------------------------------------------------
 
 RGB = tuple[int, int, int]
@@ -388,7 +386,9 @@ def _noise(rng: random.Random, side: int, cell: int, contrast: float) -> Image.I
     return _centred(small.resize((side, side), Image.Resampling.BICUBIC), contrast)
 
 
-def _two_scales(rng: random.Random, side: int, cells: tuple[int, int], contrast: float) -> Image.Image:
+def _two_scales(
+    rng: random.Random, side: int, cells: tuple[int, int], contrast: float
+) -> Image.Image:
     """Fine grain over a softer mottle (leather pebble, suede nap, cashmere heather)."""
     fine, coarse = cells
     return Image.blend(_noise(rng, side, fine, contrast), _noise(rng, side, coarse, contrast), 0.5)
@@ -450,7 +450,10 @@ def _sheen(f: _Frame, rng: random.Random, glossy: bool) -> Image.Image:
     draw = ImageDraw.Draw(small)
     x0, y0 = rng.uniform(0.3, 0.4), rng.uniform(0.4, 0.46)
     if glossy:
-        streaks = [((x0, y0, x0 + 0.26, y0 + 0.022), 210), ((x0 + 0.3, y0, x0 + 0.36, y0 + 0.018), 150)]
+        streaks = [
+            ((x0, y0, x0 + 0.26, y0 + 0.022), 210),
+            ((x0 + 0.3, y0, x0 + 0.36, y0 + 0.018), 150),
+        ]
     else:
         streaks = [((x0 - 0.1, y0 - 0.1, x0 + 0.3, y0 + 0.12), 70)]
     for box, value in streaks:
@@ -595,7 +598,10 @@ def _dashed(draw: ImageDraw.ImageDraw, points: list[Point], fill: RGBA, width: i
         for start in range(0, int(length), dash * 2):
             a, b = start / length, min(1.0, (start + dash) / length)
             draw.line(
-                [(x0 + (x1 - x0) * a, y0 + (y1 - y0) * a), (x0 + (x1 - x0) * b, y0 + (y1 - y0) * b)],
+                [
+                    (x0 + (x1 - x0) * a, y0 + (y1 - y0) * a),
+                    (x0 + (x1 - x0) * b, y0 + (y1 - y0) * b),
+                ],
                 fill=fill,
                 width=width,
             )
@@ -657,7 +663,9 @@ def _pump(s: _Sketch) -> None:
     f = s.f
     vamp = _bezier((0.08, 0.745), (0.1, 0.66), (0.28, 0.615), (0.44, 0.63))
     topline = _bezier((0.44, 0.635), (0.6, 0.665), (0.73, 0.58), (0.79, 0.45))
-    sole = _bezier((0.805, 0.57), (0.68, 0.6), (0.55, 0.73), (0.38, 0.785), (0.16, 0.79), (0.08, 0.745))
+    sole = _bezier(
+        (0.805, 0.57), (0.68, 0.6), (0.55, 0.73), (0.38, 0.785), (0.16, 0.79), (0.08, 0.745)
+    )
     s.mask.polygon(f.pts([*vamp, *topline, (0.805, 0.455), *sole]), fill=255)
     s.mask.polygon(f.pts([(0.74, 0.585), (0.805, 0.565), (0.79, 0.865), (0.777, 0.865)]), fill=255)
     s.over.line(f.pts(sole), fill=s.seam, width=f.w(0.01))
@@ -690,14 +698,18 @@ def _loafer(s: _Sketch) -> None:
 def _belt(s: _Sketch) -> None:
     """A belt laid straight: buckle on the left, a pointed tip with holes on the right."""
     f = s.f
-    s.mask.polygon(f.pts([(0.1, 0.46), (0.86, 0.46), (0.92, 0.51), (0.86, 0.56), (0.1, 0.56)]), fill=255)
+    s.mask.polygon(
+        f.pts([(0.1, 0.46), (0.86, 0.46), (0.92, 0.51), (0.86, 0.56), (0.1, 0.56)]), fill=255
+    )
     _dashed(s.over, f.pts([(0.2, 0.47), (0.86, 0.47)]), s.stitch, f.w(0.003))
     _dashed(s.over, f.pts([(0.2, 0.55), (0.86, 0.55)]), s.stitch, f.w(0.003))
     for i in range(5):
         x = 0.64 + i * 0.045
         s.over.ellipse(f.box(x - 0.007, 0.503, x + 0.007, 0.517), fill=(0, 0, 0, 190))
     s.over.rectangle(f.box(0.17, 0.455, 0.2, 0.565), fill=s.seam)
-    s.over.rounded_rectangle(f.box(0.07, 0.42, 0.19, 0.6), f.w(0.02), outline=_GOLD, width=f.w(0.017))
+    s.over.rounded_rectangle(
+        f.box(0.07, 0.42, 0.19, 0.6), f.w(0.02), outline=_GOLD, width=f.w(0.017)
+    )
     s.over.line(f.pts([(0.085, 0.51), (0.2, 0.51)]), fill=_GOLD, width=f.w(0.01))
 
 
@@ -707,7 +719,12 @@ def _wallet(s: _Sketch) -> None:
     s.mask.rounded_rectangle(f.box(0.27, 0.36, 0.73, 0.64), f.w(0.035), fill=255)
     zip_line = f.pts([(0.3, 0.375), (0.7, 0.375)])
     s.over.line(zip_line, fill=(*_mix(_GOLD[:3], (0, 0, 0), 0.25), 255), width=f.w(0.008))
-    _dashed(s.over, f.pts([(0.3, 0.4), (0.7, 0.4), (0.7, 0.61), (0.3, 0.61), (0.3, 0.4)]), s.stitch, f.w(0.004))
+    _dashed(
+        s.over,
+        f.pts([(0.3, 0.4), (0.7, 0.4), (0.7, 0.61), (0.3, 0.61), (0.3, 0.4)]),
+        s.stitch,
+        f.w(0.004),
+    )
     s.over.rounded_rectangle(f.box(0.66, 0.36, 0.72, 0.39), f.w(0.008), fill=_GOLD)
     s.over.rounded_rectangle(f.box(0.71, 0.365, 0.755, 0.43), f.w(0.01), fill=_GOLD)
 
@@ -720,10 +737,18 @@ def _hat(s: _Sketch) -> None:
     crown += _bezier((0.5, 0.36), (0.58, 0.28), (0.68, 0.36)) + [(0.69, 0.42), (0.71, 0.67)]
     s.mask.polygon(f.pts(crown), fill=255)
     s.over.chord(f.box(0.1, 0.58, 0.9, 0.76), 0, 180, fill=(0, 0, 0, 40))
-    band = (*_contrast(s.colour, 0.85), 255) if s.colour != COLOUR_RGB["noir"] else (*COLOUR_RGB["burgundy"], 255)
-    s.over.polygon(f.pts([(0.296, 0.585), (0.704, 0.585), (0.709, 0.655), (0.291, 0.655)]), fill=band)
+    band = (
+        (*_contrast(s.colour, 0.85), 255)
+        if s.colour != COLOUR_RGB["noir"]
+        else (*COLOUR_RGB["burgundy"], 255)
+    )
+    s.over.polygon(
+        f.pts([(0.296, 0.585), (0.704, 0.585), (0.709, 0.655), (0.291, 0.655)]), fill=band
+    )
     s.over.ellipse(f.box(0.32, 0.59, 0.36, 0.65), fill=_mix(band[:3], (0, 0, 0), 0.2))
-    s.over.line(f.pts(_bezier((0.5, 0.37), (0.49, 0.45), (0.5, 0.5))), fill=(0, 0, 0, 40), width=f.w(0.012))
+    s.over.line(
+        f.pts(_bezier((0.5, 0.37), (0.49, 0.45), (0.5, 0.5))), fill=(0, 0, 0, 40), width=f.w(0.012)
+    )
 
 
 _SHAPES: dict[str, Callable[[_Sketch], None]] = {

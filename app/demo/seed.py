@@ -40,10 +40,15 @@ def demo_seed(*, session: Session, store: BlobStore, limits: Limits) -> DemoSumm
         image = io.BytesIO()
         product_render(product).save(image, format="PNG")
         asset_ingest_image(
-            session=session, store=store, brand=brand,
+            session=session,
+            store=store,
+            brand=brand,
             filename=f"{product.line.lower()}-{product.kind.replace(' ', '-')}-{i:02d}.png",
-            data=image.getvalue(), caption=product.brand_caption, tags=product.tags,
-            limits=limits, report=report,
+            data=image.getvalue(),
+            caption=product.brand_caption,
+            tags=product.tags,
+            limits=limits,
+            report=report,
         )
     # Most of the catalogue arrives reviewed; a few wait in the queue to show the review flow.
     for n, (_, asset) in enumerate(report.accepted):
@@ -59,5 +64,11 @@ def _demo_styleguide(*, session: Session, store: BlobStore, brand: Brand) -> Non
     data = STYLEGUIDE.read_bytes()
     current = styleguide_current(session=session, brand=brand)
     if current is None or current.sha256 != hashlib.sha256(data).hexdigest():
-        styleguide_upload(session=session, store=store, brand=brand, filename=STYLEGUIDE.name,
-                          data=data, max_bytes=len(data))
+        styleguide_upload(
+            session=session,
+            store=store,
+            brand=brand,
+            filename=STYLEGUIDE.name,
+            data=data,
+            max_bytes=len(data),
+        )

@@ -16,7 +16,12 @@ from app.styleguides.terms import Term, terms_parse
 
 
 def styleguide_upload(
-    *, session: Session, store: BlobStore, brand: Brand, filename: str, data: bytes,
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    data: bytes,
     max_bytes: int,
 ) -> StyleGuideVersion:
     """Extract a guide's text and terms and keep them, with the file, as a new version."""
@@ -59,8 +64,15 @@ def styleguide_terms_edit(
 
 
 def _version_add(
-    *, session: Session, brand: Brand, filename: str, media_type: str, sha256: str, text: str,
-    terms: Sequence[Term], note: str,
+    *,
+    session: Session,
+    brand: Brand,
+    filename: str,
+    media_type: str,
+    sha256: str,
+    text: str,
+    terms: Sequence[Term],
+    note: str,
 ) -> StyleGuideVersion:
     latest = session.scalar(
         select(func.max(StyleGuideVersion.version)).where(StyleGuideVersion.brand_id == brand.id)

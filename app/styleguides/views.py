@@ -33,14 +33,22 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
 
 @api.post("/brands/{slug}/styleguides", response_model=StyleGuideOut, status_code=201)
 def api_styleguide_upload(
-    brand: BrandDep, session: SessionDep, store: StoreDep, settings: SettingsDep,
+    brand: BrandDep,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
     file: Annotated[UploadFile, File(description="PDF, Markdown or plain text")],
 ) -> StyleGuideOut:
     """Upload a new version of the brand's style guide; answers its text and parsed terms."""
     data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
-    guide = styleguide_upload(session=session, store=store, brand=brand,
-                              filename=file.filename or "styleguide", data=data,
-                              max_bytes=settings.MAX_STYLEGUIDE_BYTES)
+    guide = styleguide_upload(
+        session=session,
+        store=store,
+        brand=brand,
+        filename=file.filename or "styleguide",
+        data=data,
+        max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+    )
     return StyleGuideOut.of(guide)
 
 
@@ -50,43 +58,74 @@ def api_styleguide_get(version: int, brand: BrandDep, session: SessionDep) -> St
 
 
 def _guide_page(
-    request: Request, *, brand: Brand, session: SessionDep, guide: StyleGuideVersion | None,
-    error: str | None = None, status_code: int = 200,
+    request: Request,
+    *,
+    brand: Brand,
+    session: SessionDep,
+    guide: StyleGuideVersion | None,
+    error: str | None = None,
+    status_code: int = 200,
 ) -> HTMLResponse:
-    return page(request, "styleguides/guide.html", status_code=status_code, brand=brand,
-                guide=guide, history=styleguide_history(session=session, brand=brand),
-                error=error)
+    return page(
+        request,
+        "styleguides/guide.html",
+        status_code=status_code,
+        brand=brand,
+        guide=guide,
+        history=styleguide_history(session=session, brand=brand),
+        error=error,
+    )
 
 
 @pages.get("/brands/{slug}/styleguide", response_class=HTMLResponse)
 def styleguide_page(
     request: Request, brand: BrandDep, session: SessionDep, version: int | None = None
 ) -> HTMLResponse:
-    guide = (styleguide_version(session=session, brand=brand, version=version)
-             if version else styleguide_current(session=session, brand=brand))
+    guide = (
+        styleguide_version(session=session, brand=brand, version=version)
+        if version
+        else styleguide_current(session=session, brand=brand)
+    )
     return _guide_page(request, brand=brand, session=session, guide=guide)
 
 
 @pages.post("/brands/{slug}/styleguide", response_class=HTMLResponse, response_model=None)
 def styleguide_upload_form(
-    request: Request, brand: BrandDep, session: SessionDep, store: StoreDep,
-    settings: SettingsDep, file: Annotated[UploadFile, File()],
+    request: Request,
+    brand: BrandDep,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File()],
 ) -> HTMLResponse | RedirectResponse:
     try:
         data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
-        styleguide_upload(session=session, store=store, brand=brand,
-                          filename=file.filename or "styleguide", data=data,
-                          max_bytes=settings.MAX_STYLEGUIDE_BYTES)
+        styleguide_upload(
+            session=session,
+            store=store,
+            brand=brand,
+            filename=file.filename or "styleguide",
+            data=data,
+            max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+        )
     except Invalid as exc:
         guide = styleguide_current(session=session, brand=brand)
-        return _guide_page(request, brand=brand, session=session, guide=guide,
-                           error=f"{file.filename}: {exc}", status_code=422)
+        return _guide_page(
+            request,
+            brand=brand,
+            session=session,
+            guide=guide,
+            error=f"{file.filename}: {exc}",
+            status_code=422,
+        )
     return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
 
 
 @pages.post("/brands/{slug}/styleguide/terms", response_class=HTMLResponse, response_model=None)
 def styleguide_terms_form(
-    request: Request, brand: BrandDep, session: SessionDep,
+    request: Request,
+    brand: BrandDep,
+    session: SessionDep,
     kind: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
     term: Annotated[list[str], Form()] = [],  # noqa: B006
     instead_of: Annotated[list[str], Form()] = [],  # noqa: B006
@@ -98,8 +137,9 @@ def styleguide_terms_form(
         styleguide_terms_edit(session=session, brand=brand, terms=terms)
     except Invalid as exc:
         guide = styleguide_current(session=session, brand=brand)
-        return _guide_page(request, brand=brand, session=session, guide=guide,
-                           error=str(exc), status_code=422)
+        return _guide_page(
+            request, brand=brand, session=session, guide=guide, error=str(exc), status_code=422
+        )
     return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
 
 

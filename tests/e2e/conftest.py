@@ -13,9 +13,16 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-quic", "--no-first-run", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def _free_port() -> int:
@@ -54,8 +61,10 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     try:
         _wait_until_up(f"{base}/healthz", server)
         request = urllib.request.Request(
-            f"{base}/api/v1/brands", data=b'{"slug": "maison", "name": "Maison Test"}',
-            headers={"Content-Type": "application/json"}, method="POST",
+            f"{base}/api/v1/brands",
+            data=b'{"slug": "maison", "name": "Maison Test"}',
+            headers={"Content-Type": "application/json"},
+            method="POST",
         )
         urllib.request.urlopen(request, timeout=5)
         yield base

@@ -22,7 +22,9 @@ def _zip(path: Path) -> Path:
             buffer = io.BytesIO()
             Image.new("RGB", (40, 40), colour).save(buffer, format="PNG")
             archive.writestr(name, buffer.getvalue())
-        archive.writestr("manifest.csv", "file,caption,tags\na.png,Odette scarf in navy,scarf;navy\n")
+        archive.writestr(
+            "manifest.csv", "file,caption,tags\na.png,Odette scarf in navy,scarf;navy\n"
+        )
     return path
 
 

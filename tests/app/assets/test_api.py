@@ -52,7 +52,7 @@ def test_images_are_accepted_with_metadata_and_blobs(
     first = body["accepted"][0]["asset"]
     assert (first["format"], first["width"], first["height"]) == ("PNG", 40, 30)
     assert first["status"] == "pending"
-    assert len(store.keys()) == 4  # an original and a thumbnail each
+    assert len(store.list_keys()) == 4  # an original and a thumbnail each
     original = client.get(first["original_url"])
     assert original.headers["content-type"] == "image/png"
     assert original.content == png("navy", (40, 30))
@@ -69,7 +69,7 @@ def test_same_bytes_are_stored_once_and_reported_duplicate(
     assert [d["filename"] for d in again["duplicates"]] == ["copy.png", "again.png"]
     assert again["duplicates"][0]["asset"]["id"] == first["accepted"][0]["asset"]["id"]
     assert count(session, Asset) == 1
-    assert len(store.keys()) == 2
+    assert len(store.list_keys()) == 2
 
 
 def test_same_bytes_in_two_brands_are_two_assets(client: TestClient, brand: Brand) -> None:
@@ -89,15 +89,20 @@ def test_same_bytes_in_two_brands_are_two_assets(client: TestClient, brand: Bran
     ],
 )
 def test_bad_files_are_rejected_and_leave_nothing(
-    client: TestClient, brand: Brand, session: Session, store: LocalBlobStore,
-    name: str, data: bytes, reason: str,
+    client: TestClient,
+    brand: Brand,
+    session: Session,
+    store: LocalBlobStore,
+    name: str,
+    data: bytes,
+    reason: str,
 ) -> None:
     body = upload(client, (name, data))
     assert body["accepted"] == []
     assert body["rejected"][0]["filename"] == name
     assert reason in body["rejected"][0]["error"]
     assert count(session, Asset) == 0
-    assert store.keys() == []
+    assert store.list_keys() == []
 
 
 def test_one_bad_file_does_not_lose_the_good_ones(
@@ -122,8 +127,9 @@ def test_request_over_the_body_limit_is_refused_whole(
 
     limited = create_app(settings.model_copy(update={"MAX_REQUEST_BYTES": 10_000}))
     with TestClient(limited) as client:
-        response = client.post(UPLOAD, files=[("files", ("a.png", png())),
-                                              ("files", ("b.bin", b"\1" * 20_000))])
+        response = client.post(
+            UPLOAD, files=[("files", ("a.png", png())), ("files", ("b.bin", b"\1" * 20_000))]
+        )
         assert response.status_code == 413
 
         def chunks():  # no Content-Length: the limit is counted as the body arrives
@@ -131,29 +137,34 @@ def test_request_over_the_body_limit_is_refused_whole(
             for _ in range(30):
                 yield b"\0" * 1000
 
-        streamed = client.post(UPLOAD, content=chunks(),
-                               headers={"Content-Type": "multipart/form-data; boundary=x"})
+        streamed = client.post(
+            UPLOAD, content=chunks(), headers={"Content-Type": "multipart/form-data; boundary=x"}
+        )
         assert streamed.status_code == 413
     assert count(session, Asset) == 0
-    assert store.keys() == []
+    assert store.list_keys() == []
 
 
 def test_zip_with_csv_manifest(client: TestClient, brand: Brand, session: Session) -> None:
-    data = archive({
-        "a.png": png("navy"),
-        "b.png": png("ivory"),
-        "c.png": png("teal"),
-        "manifest.csv": b"file,caption,tags\n"
-                        b"a.png,Odette scarf in midnight navy,scarf;navy\n"
-                        b"b.png,Camille tote in ivory calfskin,tote|ivory|calfskin\n"
-                        b"missing.png,nothing,x\n",
-    })
+    data = archive(
+        {
+            "a.png": png("navy"),
+            "b.png": png("ivory"),
+            "c.png": png("teal"),
+            "manifest.csv": b"file,caption,tags\n"
+            b"a.png,Odette scarf in midnight navy,scarf;navy\n"
+            b"b.png,Camille tote in ivory calfskin,tote|ivory|calfskin\n"
+            b"missing.png,nothing,x\n",
+        }
+    )
     body = upload(client, ("batch.zip", data))
     accepted = {f["filename"]: f["asset"] for f in body["accepted"]}
     assert accepted["batch.zip: a.png"]["caption"] == "Odette scarf in midnight navy"
     assert accepted["batch.zip: a.png"]["tags"] == ["navy", "scarf"]
     assert accepted["batch.zip: b.png"]["tags"] == ["calfskin", "ivory", "tote"]
-    assert accepted["batch.zip: c.png"]["caption"] == "" and accepted["batch.zip: c.png"]["tags"] == []
+    assert (
+        accepted["batch.zip: c.png"]["caption"] == "" and accepted["batch.zip: c.png"]["tags"] == []
+    )
     [rejected] = body["rejected"]
     assert "line 4" in rejected["filename"]
     assert "missing.png" in rejected["error"]
@@ -170,12 +181,16 @@ def test_zip_with_jsonl_manifest_and_bad_lines(client: TestClient, brand: Brand)
     body = upload(client, ("set.zip", data))
     assert body["accepted"][0]["asset"]["caption"] == "Margaux pump"
     assert sorted(r["filename"] for r in body["rejected"]) == [
-        "set.zip: manifest.jsonl line 2", "set.zip: manifest.jsonl line 3"]
+        "set.zip: manifest.jsonl line 2",
+        "set.zip: manifest.jsonl line 3",
+    ]
 
 
 def test_zip_with_coco_captions(client: TestClient, brand: Brand) -> None:
-    coco = {"images": [{"id": 7, "file_name": "a.png"}],
-            "annotations": [{"image_id": 7, "caption": "Bastien loafer in cognac suede"}]}
+    coco = {
+        "images": [{"id": 7, "file_name": "a.png"}],
+        "annotations": [{"image_id": 7, "caption": "Bastien loafer in cognac suede"}],
+    }
     data = archive({"a.png": png(), "captions.json": json.dumps(coco).encode()})
     body = upload(client, ("coco.zip", data))
     assert body["accepted"][0]["asset"]["caption"] == "Bastien loafer in cognac suede"
@@ -189,10 +204,12 @@ def test_zip_slip_members_are_refused(
     assert [f["filename"] for f in body["accepted"]] == ["slip.zip: ok.png"]
     assert len(body["rejected"]) == 2
     assert not (tmp_path / "evil.png").exists()
-    assert all(key.startswith("brands/") for key in store.keys())
+    assert all(key.startswith("brands/") for key in store.list_keys())
 
 
-def test_not_a_zip_behind_a_zip_name_is_an_image_or_nothing(client: TestClient, brand: Brand) -> None:
+def test_not_a_zip_behind_a_zip_name_is_an_image_or_nothing(
+    client: TestClient, brand: Brand
+) -> None:
     body = upload(client, ("photo.zip", png()), ("broken.zip", b"PK\x03\x04garbage"))
     assert [f["filename"] for f in body["accepted"]] == ["photo.zip"]
     assert body["rejected"][0]["filename"] == "broken.zip"
@@ -216,11 +233,13 @@ def test_failed_request_rolls_back_rows_and_blobs(
     views.asset_ingest = crash_on_second
     try:
         with pytest.raises(RuntimeError):
-            client.post(UPLOAD, files=[("files", ("a.png", png())), ("files", ("b.png", png("red")))])
+            client.post(
+                UPLOAD, files=[("files", ("a.png", png())), ("files", ("b.png", png("red")))]
+            )
     finally:
         views.asset_ingest = original
     assert count(session, Asset) == 0
-    assert store.keys() == []
+    assert store.list_keys() == []
 
 
 def test_empty_request_is_refused(client: TestClient, brand: Brand) -> None:
@@ -230,8 +249,12 @@ def test_empty_request_is_refused(client: TestClient, brand: Brand) -> None:
 def test_list_filters_and_cursor(client: TestClient, brand: Brand) -> None:
     colours = ["navy", "ivory", "teal", "red", "black"]
     lines = "".join(f"{c}.png,Tote in {c},tote;{c}\n" for c in colours)
-    data = archive({**{f"{c}.png": png(c) for c in colours},
-                    "manifest.csv": f"file,caption,tags\n{lines}".encode()})
+    data = archive(
+        {
+            **{f"{c}.png": png(c) for c in colours},
+            "manifest.csv": f"file,caption,tags\n{lines}".encode(),
+        }
+    )
     upload(client, ("set.zip", data))
     first = client.get(UPLOAD, params={"limit": 2}).json()
     assert len(first["items"]) == 2 and first["next_cursor"]
@@ -243,7 +266,8 @@ def test_list_filters_and_cursor(client: TestClient, brand: Brand) -> None:
         cursor = page["next_cursor"]
     assert seen == sorted(seen, reverse=True) and len(seen) == 5
     assert [i["caption"] for i in client.get(UPLOAD, params={"tag": "teal"}).json()["items"]] == [
-        "Tote in teal"]
+        "Tote in teal"
+    ]
     assert len(client.get(UPLOAD, params={"q": "IVO"}).json()["items"]) == 1
     assert len(client.get(UPLOAD, params={"q": "100%_"}).json()["items"]) == 0
     assert len(client.get(UPLOAD, params={"status": "approved"}).json()["items"]) == 0
@@ -253,14 +277,21 @@ def test_list_filters_and_cursor(client: TestClient, brand: Brand) -> None:
 
 def test_patch_caption_tags_status(client: TestClient, brand: Brand) -> None:
     asset = upload(client, ("a.png", png()))["accepted"][0]["asset"]
-    response = client.patch(f"/api/v1/assets/{asset['id']}", json={
-        "caption": "Camille tote in burgundy calfskin", "tags": ["Tote", "burgundy", " tote "],
-        "status": "approved"})
+    response = client.patch(
+        f"/api/v1/assets/{asset['id']}",
+        json={
+            "caption": "Camille tote in burgundy calfskin",
+            "tags": ["Tote", "burgundy", " tote "],
+            "status": "approved",
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["tags"] == ["burgundy", "tote"] and body["status"] == "approved"
     assert client.patch(f"/api/v1/assets/{asset['id']}", json={"status": "lost"}).status_code == 422
-    assert client.patch(f"/api/v1/assets/{asset['id']}", json={"tags": ["x" * 101]}).status_code == 422
+    assert (
+        client.patch(f"/api/v1/assets/{asset['id']}", json={"tags": ["x" * 101]}).status_code == 422
+    )
     assert client.get(f"/api/v1/assets/{asset['id']}").json()["caption"] == body["caption"]
     assert client.get("/api/v1/assets/999999").status_code == 404
 

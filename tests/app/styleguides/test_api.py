@@ -26,8 +26,9 @@ def _upload(client: TestClient, data: bytes, name: str = "guide.md") -> dict:
     return {"status": response.status_code, **response.json()}
 
 
-def test_markdown_guide_is_versioned_with_terms(client: TestClient, brand: Brand,
-                                                store: LocalBlobStore) -> None:
+def test_markdown_guide_is_versioned_with_terms(
+    client: TestClient, brand: Brand, store: LocalBlobStore
+) -> None:
     first = _upload(client, GUIDE)
     assert first["status"] == 201
     assert first["version"] == 1
@@ -39,7 +40,7 @@ def test_markdown_guide_is_versioned_with_terms(client: TestClient, brand: Brand
     second = _upload(client, GUIDE + b"- Avoid: trendy\n", name="guide-v2.md")
     assert second["version"] == 2
     assert client.get("/api/v1/brands/maison/styleguides/1").json()["filename"] == "guide.md"
-    assert len([k for k in store.keys() if "/styleguides/" in k]) == 2
+    assert len([k for k in store.list_keys() if "/styleguides/" in k]) == 2
 
 
 def test_unreadable_guide_is_refused_and_leaves_nothing(
@@ -52,7 +53,7 @@ def test_unreadable_guide_is_refused_and_leaves_nothing(
         assert response.status_code == 422, name
         assert response.json()["detail"]
     assert session.scalar(select(func.count()).select_from(StyleGuideVersion)) == 0
-    assert store.keys() == []
+    assert store.list_keys() == []
 
 
 def test_oversized_guide_is_refused(client: TestClient, brand: Brand, settings) -> None:
@@ -102,7 +103,9 @@ def test_terms_form_refuses_bad_rows(client: TestClient, brand: Brand, session: 
 
 
 def test_terms_form_needs_a_guide_first(client: TestClient, brand: Brand) -> None:
-    response = client.post("/brands/maison/styleguide/terms",
-                           data={"kind": ["prefer"], "term": ["x"], "instead_of": [""]})
+    response = client.post(
+        "/brands/maison/styleguide/terms",
+        data={"kind": ["prefer"], "term": ["x"], "instead_of": [""]},
+    )
     assert response.status_code == 422
     assert "upload a style guide" in response.text

@@ -123,7 +123,9 @@ def test_bytes_undefined_in_cp1252_are_binary() -> None:
     assert unreadable(b"caf\xe9 \x81") == "not a PDF, Markdown or text file"
 
 
-@pytest.mark.parametrize("data", [b"", b"  \n\t\r\n", b"\xef\xbb\xbf\n", "\ufeff ".encode("utf-16")])
+@pytest.mark.parametrize(
+    "data", [b"", b"  \n\t\r\n", b"\xef\xbb\xbf\n", "\ufeff ".encode("utf-16")]
+)
 def test_empty_is_rejected(data: bytes) -> None:
     assert unreadable(data) == "the style guide is empty"
 
