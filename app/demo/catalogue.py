@@ -12,8 +12,8 @@ import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
-
 from typing import TypeVar
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
@@ -294,9 +294,13 @@ def product_render(product: Product, *, size: int = 256) -> Image.Image:
     over = Image.new("RGBA", (side, side), (0, 0, 0, 0))
     colour = COLOUR_RGB[product.colour]
     sketch = _Sketch(
-        ImageDraw.Draw(mask), ImageDraw.Draw(under), ImageDraw.Draw(over), f, colour,
+        ImageDraw.Draw(mask),
+        ImageDraw.Draw(under),
+        ImageDraw.Draw(over),
+        f,
+        colour,
         product.material,
-    )  # fmt: skip
+    )
     _SHAPES[product.kind](sketch)
     body = _surface(product, mask, f, rng)
     under.alpha_composite(Image.merge("RGBA", (*body.split(), mask)))
@@ -320,9 +324,10 @@ def _pose(subject: Image.Image, kind: str, rng: random.Random) -> Image.Image:
         angle, Image.Resampling.BILINEAR, expand=True
     )
     posed = Image.new("RGBA", subject.size, (0, 0, 0, 0))
-    x = round((left + right - turned.width) / 2)
-    y = round((top + bottom - turned.height) / 2)
-    posed.alpha_composite(turned, (max(0, x), max(0, y)))
+    posed.paste(
+        turned,
+        (round((left + right - turned.width) / 2), round((top + bottom - turned.height) / 2)),
+    )
     return posed
 
 
@@ -366,7 +371,7 @@ def _surface(product: Product, mask: Image.Image, f: _Frame, rng: random.Random)
     body = ImageChops.multiply(body, _relief(mask, side))
     body = ImageChops.overlay(body, _light(side, rng).convert("RGB"))
     if product.material in ("patent calfskin", "silk twill"):
-        sheen = _sheen(f, rng, glossy=product.material == "patent calfskin")
+        sheen = _sheen(mask, f, rng, glossy=product.material == "patent calfskin")
         body = ImageChops.screen(body, sheen.convert("RGB"))
     return body
 
@@ -418,9 +423,9 @@ def _twill(rng: random.Random, side: int) -> Image.Image:
 
 
 _TEXTURES: dict[str, Callable[[random.Random, int], Image.Image]] = {
-    "calfskin": lambda rng, side: _two_scales(rng, side, (3, 14), 0.42),
-    "patent calfskin": lambda rng, side: _noise(rng, side, 10, 0.08),
-    "suede": lambda rng, side: _two_scales(rng, side, (2, 10), 0.6),
+    "calfskin": lambda rng, side: _two_scales(rng, side, (3, 14), 0.32),
+    "patent calfskin": lambda rng, side: Image.new("L", (side, side), 128),  # lacquer: no grain
+    "suede": lambda rng, side: _two_scales(rng, side, (2, 10), 0.45),
     "cashmere": lambda rng, side: _two_scales(rng, side, (2, 16), 0.5),
     "canvas": _weave,
     "silk twill": _twill,
@@ -436,29 +441,33 @@ def _relief(mask: Image.Image, side: int) -> Image.Image:
 
 def _light(side: int, rng: random.Random) -> Image.Image:
     """Key light from the upper left, its angle a little different on every shot."""
-    ramp = Image.linear_gradient("L").rotate(
-        rng.uniform(-50, -25), Image.Resampling.BILINEAR
-    )  # the ramp runs top to bottom; turned so that it runs from the upper left
-    ramp = ramp.crop((40, 40, 216, 216)).resize((side, side), Image.Resampling.BILINEAR)
-    return _centred(ImageChops.invert(ramp), 0.35)
+    # The gradient runs from dark at the top to light at the bottom: inverted and turned
+    # anticlockwise it brightens the upper left. The crop drops the corners the turn empties.
+    ramp = ImageChops.invert(Image.linear_gradient("L"))
+    ramp = ramp.rotate(rng.uniform(25, 50), Image.Resampling.BILINEAR).crop((40, 40, 216, 216))
+    return _centred(ramp.resize((side, side), Image.Resampling.BILINEAR), 0.35)
 
 
-def _sheen(f: _Frame, rng: random.Random, glossy: bool) -> Image.Image:
-    """Specular highlights: crisp streaks on patent, a broad soft glow on silk."""
+def _sheen(mask: Image.Image, f: _Frame, rng: random.Random, glossy: bool) -> Image.Image:
+    """Specular light: patent catches a bright rim and streaks, silk a broad soft glow."""
     n = f.side // _SOFT
-    small = Image.new("L", (n, n), 0)
-    draw = ImageDraw.Draw(small)
-    x0, y0 = rng.uniform(0.3, 0.4), rng.uniform(0.4, 0.46)
     if glossy:
-        streaks = [
-            ((x0, y0, x0 + 0.26, y0 + 0.022), 210),
-            ((x0 + 0.3, y0, x0 + 0.36, y0 + 0.018), 150),
-        ]
+        # The rim is the silhouette less itself moved down a little: the top-facing edges.
+        outline = mask.reduce(_SOFT)
+        lowered = ImageChops.offset(outline, 0, max(1, n // 60))
+        small = ImageChops.subtract(outline, lowered).point(lambda v: v * 3 // 4)
+        streaks = [((0.0, 0.0, 0.18, 0.014), 170), ((0.22, 0.0, 0.27, 0.014), 130)]
+        blur = n / 250
     else:
-        streaks = [((x0 - 0.1, y0 - 0.1, x0 + 0.3, y0 + 0.12), 70)]
-    for box, value in streaks:
-        draw.ellipse([v / _SOFT for v in f.box(*box)], fill=value)
-    small = small.filter(ImageFilter.GaussianBlur(n / (90 if glossy else 12)))
+        small = Image.new("L", (n, n), 0)
+        streaks = [((-0.1, -0.1, 0.3, 0.12), 70)]
+        blur = n / 12
+    x0, y0 = rng.uniform(0.3, 0.4), rng.uniform(0.43, 0.47)
+    draw = ImageDraw.Draw(small)
+    for (left, top, right, bottom), value in streaks:
+        box = f.box(x0 + left, y0 + top, x0 + right, y0 + bottom)
+        draw.ellipse([v / _SOFT for v in box], fill=value)
+    small = small.filter(ImageFilter.GaussianBlur(blur))
     return small.resize((f.side, f.side), Image.Resampling.BILINEAR)
 
 
@@ -583,8 +592,7 @@ def _bezier(*controls: Point, steps: int = 14) -> list[Point]:
         t, layer = i / steps, list(controls)
         while len(layer) > 1:
             layer = [
-                (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t)
-                for a, b in zip(layer, layer[1:], strict=False)
+                (a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t) for a, b in pairwise(layer)
             ]
         points.append(layer[0])
     return points
@@ -593,7 +601,7 @@ def _bezier(*controls: Point, steps: int = 14) -> list[Point]:
 def _dashed(draw: ImageDraw.ImageDraw, points: list[Point], fill: RGBA, width: int) -> None:
     """A stitch line: short dashes along a polyline (pixel points)."""
     dash = width * 3
-    for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
+    for (x0, y0), (x1, y1) in pairwise(points):
         length = max(1.0, ((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5)
         for start in range(0, int(length), dash * 2):
             a, b = start / length, min(1.0, (start + dash) / length)
@@ -733,8 +741,14 @@ def _hat(s: _Sketch) -> None:
     """A fedora from the front: a wide brim, a pinched crown and a grosgrain band."""
     f = s.f
     s.mask.ellipse(f.box(0.1, 0.58, 0.9, 0.76), fill=255)
-    crown = [(0.29, 0.67), (0.31, 0.42)] + _bezier((0.32, 0.36), (0.42, 0.28), (0.5, 0.36))
-    crown += _bezier((0.5, 0.36), (0.58, 0.28), (0.68, 0.36)) + [(0.69, 0.42), (0.71, 0.67)]
+    crown = [
+        (0.29, 0.67),
+        (0.31, 0.42),
+        *_bezier((0.32, 0.36), (0.42, 0.28), (0.5, 0.36)),
+        *_bezier((0.5, 0.36), (0.58, 0.28), (0.68, 0.36)),
+        (0.69, 0.42),
+        (0.71, 0.67),
+    ]
     s.mask.polygon(f.pts(crown), fill=255)
     s.over.chord(f.box(0.1, 0.58, 0.9, 0.76), 0, 180, fill=(0, 0, 0, 40))
     band = (

@@ -45,7 +45,7 @@ _NOT_GROUP = re.compile(r"\(\s*not\b\s*:?(?P<alts>[^()]*)\)?", re.IGNORECASE)
 _NOTE = re.compile(r"\([^()]*\)?")
 _ALT_SEPARATOR = re.compile(r"[,;]|\s+or\s+", re.IGNORECASE)
 _LIST_SEPARATOR = re.compile(r"[,;]")
-_EDGE_JUNK = " \t*_`\"'“”‘’.,;:[]"
+_EDGE_JUNK = " \t*_`\"'\u201c\u201d\u2018\u2019.,;:[]"  # markup, quotes (also curly), punctuation
 
 
 @dataclass(frozen=True)

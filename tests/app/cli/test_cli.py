@@ -1,0 +1,58 @@
+"""The `atelier` command, run as a person runs it: a real process against a real database."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests import corpus
+
+
+@pytest.fixture
+def env(clean_db: Engine, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": clean_db.url.render_as_string(hide_password=False),
+        "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        "STORAGE_URL": f"file://{tmp_path / 'blobs'}",
+    }
+
+
+def atelier(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, text=True,
+                          capture_output=True, timeout=120)
+
+
+def test_import_a_folder_with_progress_and_a_report(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "shoot"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.png").write_bytes(corpus.png())
+    (folder / "sub" / "b.jpg").write_bytes(corpus.jpeg())
+    (folder / "broken.jpg").write_bytes(b"nope")
+    (folder / "set.zip").write_bytes(corpus.zip_archive([("c.webp", corpus.webp()),
+                                                         ("manifest.csv", b"file,caption,tags\nc.webp,Odette scarf,scarf\n")]))
+    assert atelier(env, "demo").returncode == 0  # a brand to import into
+    result = atelier(env, "import", "demo", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert "3 accepted, 0 duplicates, 1 rejected" in result.stdout
+    assert "broken.jpg" in result.stderr and "not an image" in result.stderr
+    again = atelier(env, "import", "demo", str(folder / "a.png"))
+    assert "0 accepted, 1 duplicates" in again.stdout
+
+
+def test_import_into_an_unknown_brand_fails_clearly(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "a.png").write_bytes(corpus.png())
+    result = atelier(env, "import", "nobody", str(tmp_path / "a.png"))
+    assert result.returncode != 0
+    assert "no brand 'nobody'" in result.stderr
+
+
+def test_demo_is_idempotent(env: dict[str, str]) -> None:
+    first = atelier(env, "demo")
+    assert first.returncode == 0, first.stderr
+    assert "48 images added, 0 already there" in first.stdout
+    second = atelier(env, "demo")
+    assert "0 images added, 48 already there" in second.stdout
