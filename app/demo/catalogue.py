@@ -8,6 +8,7 @@ the brand replaces is listed as a `(not: ...)` of a Prefer rule in `styleguide.m
 results page can show the fine-tuned model trading one vocabulary for the other.
 """
 
+import functools
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -366,10 +367,11 @@ def _surface(product: Product, mask: Image.Image, f: _Frame, rng: random.Random)
     side = f.side
     body = Image.new("RGB", (side, side), COLOUR_RGB[product.colour])
     _PATTERNS[product.pattern](body, f, _pattern_ink(product), product.kind)
+    # Grain and key light both sit on mid-grey, so one overlay applies their sum.
     texture = _TEXTURES[product.material](rng, side)
-    body = ImageChops.overlay(body, texture.convert("RGB"))
+    shading = ImageChops.add(texture, _light(side, rng), offset=-128)
+    body = ImageChops.overlay(body, shading.convert("RGB"))
     body = ImageChops.multiply(body, _relief(mask, side))
-    body = ImageChops.overlay(body, _light(side, rng).convert("RGB"))
     if product.material in ("patent calfskin", "silk twill"):
         sheen = _sheen(mask, f, rng, glossy=product.material == "patent calfskin")
         body = ImageChops.screen(body, sheen.convert("RGB"))
@@ -441,10 +443,16 @@ def _relief(mask: Image.Image, side: int) -> Image.Image:
 
 def _light(side: int, rng: random.Random) -> Image.Image:
     """Key light from the upper left, its angle a little different on every shot."""
+    return _light_ramp(side, rng.randint(25, 50))
+
+
+@functools.lru_cache(maxsize=64)
+def _light_ramp(side: int, degrees: int) -> Image.Image:
+    """The key light for a size and angle (cached: whole degrees are plenty of variety)."""
     # The gradient runs from dark at the top to light at the bottom: inverted and turned
     # anticlockwise it brightens the upper left. The crop drops the corners the turn empties.
     ramp = ImageChops.invert(Image.linear_gradient("L"))
-    ramp = ramp.rotate(rng.uniform(25, 50), Image.Resampling.BILINEAR).crop((40, 40, 216, 216))
+    ramp = ramp.rotate(degrees, Image.Resampling.BILINEAR).crop((40, 40, 216, 216))
     return _centred(ramp.resize((side, side), Image.Resampling.BILINEAR), 0.35)
 
 
@@ -563,7 +571,12 @@ _PATTERNS: dict[str, Callable[[Image.Image, _Frame, RGB, str], None]] = {
 
 def _studio(side: int, rng: random.Random) -> Image.Image:
     """A light seamless backdrop, a touch warmer or cooler on each shot."""
-    warmth = rng.randint(-3, 3)
+    return _backdrop(side, rng.randint(-3, 3)).copy()
+
+
+@functools.lru_cache(maxsize=32)
+def _backdrop(side: int, warmth: int) -> Image.Image:
+    """The backdrop for a size and warmth (cached: it is the same for many shots)."""
     top = Image.new("RGBA", (side, side), (246 + min(0, warmth), 244, 240 - warmth, 255))
     bottom = Image.new("RGBA", (side, side), (226, 223, 218 - warmth, 255))
     ramp = Image.linear_gradient("L").resize((side, side), Image.Resampling.BILINEAR)

@@ -53,6 +53,7 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
         "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
         "STORAGE_URL": f"file://{tmp_path / 'blobs'}",
+        "PAGE_SIZE": "6",  # small pages, so that "Show more" is reached with a few images
     }
     atelier = [sys.executable, "-m", "app.cli"]
     subprocess.run([*atelier, "db", "upgrade"], env=env, check=True, capture_output=True)

@@ -66,3 +66,17 @@ def test_approve_an_asset(live_server: str, page: Page, tmp_path: Path) -> None:
     expect(page.locator("input[name=tags]")).to_have_value("loafer, suede, teal")
     page.goto(f"{live_server}/brands/maison/assets?status=approved")
     expect(page.locator("#grid .tile")).to_have_count(1)
+
+
+def test_show_more_pages_through_the_library(live_server: str, page: Page, tmp_path: Path) -> None:
+    page.goto(f"{live_server}/brands/maison/assets")
+    images = [_png(tmp_path / f"{i}.png", f"#{i:02x}{i:02x}80") for i in range(14)]
+    page.set_input_files("#files", [str(f) for f in images])
+    expect(page.locator("#grid .tile")).to_have_count(6)
+    page.click("#more a")
+    expect(page.locator("#grid .tile")).to_have_count(12)
+    page.click("#more a")
+    expect(page.locator("#grid .tile")).to_have_count(14)
+    expect(page.locator("#more")).to_have_count(0)
+    ids = page.locator("#grid .tile").evaluate_all("els => els.map(e => +e.dataset.assetId)")
+    assert ids == sorted(ids, reverse=True) and len(set(ids)) == 14

@@ -102,7 +102,9 @@ def test_zip_bomb_is_refused(
         pytest.param(lambda: corpus.zip_encrypted(data=corpus.png()), id="encrypted"),
         pytest.param(lambda: corpus.zip_lying_size(), id="lying-size"),
         pytest.param(
-            lambda: corpus.zip_archive([("inner.zip", corpus.zip_archive([("a.png", corpus.png())]))]),
+            lambda: corpus.zip_archive(
+                [("inner.zip", corpus.zip_archive([("a.png", corpus.png())]))]
+            ),
             id="nested",
         ),
         pytest.param(lambda: corpus.zip_archive([("../../evil.png", corpus.png())]), id="zip-slip"),
@@ -127,8 +129,17 @@ def test_too_many_members_refuse_the_archive(client: TestClient, brand: Brand, s
 
 
 def test_archive_keeps_good_members_beside_bad(client: TestClient, brand: Brand) -> None:
-    members = [("good.png", corpus.png()), ("bad.png", corpus.text_file()),
-               ("also.jpg", corpus.jpeg()), ("../evil.png", corpus.bmp())]
-    body = _upload(client, "mixed.zip", corpus.zip_archive(members, compression=zipfile.ZIP_DEFLATED))
-    assert sorted(a["filename"] for a in body["accepted"]) == ["mixed.zip: also.jpg", "mixed.zip: good.png"]
+    members = [
+        ("good.png", corpus.png()),
+        ("bad.png", corpus.text_file()),
+        ("also.jpg", corpus.jpeg()),
+        ("../evil.png", corpus.bmp()),
+    ]
+    body = _upload(
+        client, "mixed.zip", corpus.zip_archive(members, compression=zipfile.ZIP_DEFLATED)
+    )
+    assert sorted(a["filename"] for a in body["accepted"]) == [
+        "mixed.zip: also.jpg",
+        "mixed.zip: good.png",
+    ]
     assert len(body["rejected"]) == 2

@@ -22,8 +22,13 @@ def env(clean_db: Engine, tmp_path: Path) -> dict[str, str]:
 
 
 def atelier(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "app.cli", *args], env=env, text=True,
-                          capture_output=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", *args],
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def test_import_a_folder_with_progress_and_a_report(env: dict[str, str], tmp_path: Path) -> None:
@@ -32,8 +37,14 @@ def test_import_a_folder_with_progress_and_a_report(env: dict[str, str], tmp_pat
     (folder / "a.png").write_bytes(corpus.png())
     (folder / "sub" / "b.jpg").write_bytes(corpus.jpeg())
     (folder / "broken.jpg").write_bytes(b"nope")
-    (folder / "set.zip").write_bytes(corpus.zip_archive([("c.webp", corpus.webp()),
-                                                         ("manifest.csv", b"file,caption,tags\nc.webp,Odette scarf,scarf\n")]))
+    (folder / "set.zip").write_bytes(
+        corpus.zip_archive(
+            [
+                ("c.webp", corpus.webp()),
+                ("manifest.csv", b"file,caption,tags\nc.webp,Odette scarf,scarf\n"),
+            ]
+        )
+    )
     assert atelier(env, "demo").returncode == 0  # a brand to import into
     result = atelier(env, "import", "demo", str(folder))
     assert result.returncode == 0, result.stderr
