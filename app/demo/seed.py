@@ -3,7 +3,6 @@
 import hashlib
 import io
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,14 +12,14 @@ from app.assets.models import AssetStatus
 from app.assets.service import IngestReport, asset_ingest_image
 from app.brands.models import Brand
 from app.brands.service import brand_create
-from app.demo.catalogue import catalogue, product_render
+from app.demo.catalogue import STYLEGUIDE_PATH, catalogue
+from app.demo.render import product_render
 from app.storage import BlobStore
 from app.styleguides.service import styleguide_current, styleguide_upload
 
 DEMO_SLUG = "demo"
 DEMO_NAME = "Maison Demo"
 DEMO_PRODUCTS = 48
-STYLEGUIDE = Path(__file__).with_name("styleguide.md")
 
 
 @dataclass(frozen=True)
@@ -61,14 +60,14 @@ def demo_seed(*, session: Session, store: BlobStore, limits: Limits) -> DemoSumm
 
 
 def _demo_styleguide(*, session: Session, store: BlobStore, brand: Brand) -> None:
-    data = STYLEGUIDE.read_bytes()
+    data = STYLEGUIDE_PATH.read_bytes()
     current = styleguide_current(session=session, brand=brand)
     if current is None or current.sha256 != hashlib.sha256(data).hexdigest():
         styleguide_upload(
             session=session,
             store=store,
             brand=brand,
-            filename=STYLEGUIDE.name,
+            filename=STYLEGUIDE_PATH.name,
             data=data,
             max_bytes=len(data),
         )
