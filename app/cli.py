@@ -76,6 +76,60 @@ def demo() -> None:
         )
 
 
+@main.group()
+def user() -> None:
+    """People and their access."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--brand", "brand_slug", help="Add the person to this brand (its slug).")
+@click.option(
+    "--role",
+    type=click.Choice(["creative", "merchandiser", "admin"]),
+    default="creative",
+    show_default=True,
+)
+@click.option("--name", default="")
+@click.option("--password", help="Their password; without it a random one is printed.")
+@click.option("--superuser", is_flag=True, help="An operator: may create brands.")
+def user_create_command(
+    email: str, brand_slug: str | None, role: str, name: str, password: str | None, superuser: bool
+) -> None:
+    """Create a person (or add an existing one to --brand) and print an API token."""
+    import secrets
+
+    from app.accounts.models import Role
+    from app.accounts.service import membership_set, token_create, user_by_email, user_create
+    from app.brands.service import brand_get
+    from app.errors import DomainError
+
+    with _session() as session:
+        try:
+            brand = brand_get(session=session, slug=brand_slug) if brand_slug else None
+            person = user_by_email(session=session, email=email)
+            if person is None:
+                chosen = password or secrets.token_urlsafe(12)
+                person = user_create(
+                    session=session, email=email, password=chosen, name=name, is_superuser=superuser
+                )
+                if password is None:
+                    click.echo(f"password: {chosen}")
+            if brand is not None:
+                membership_set(session=session, brand=brand, user=person, role=Role(role))
+            _, secret = token_create(
+                session=session,
+                user=person,
+                name="created by the CLI",
+                days=settings.API_TOKEN_DAYS,
+            )
+        except DomainError as exc:
+            raise click.ClickException(str(exc)) from exc
+        where = f" ({role} of {brand.slug})" if brand is not None else ""
+        click.echo(f"user {person.email}{where}")
+        click.echo(f"token: {secret}")
+
+
 @main.command("import")
 @click.argument("brand")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))

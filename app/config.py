@@ -31,11 +31,28 @@ class Settings(BaseSettings):
 
     PAGE_SIZE: int = 48
 
+    # Sign-in. Sessions end after this much idleness, and in any case this long after login.
+    SESSION_IDLE_SECONDS: int = 2 * 3600
+    SESSION_MAX_SECONDS: int = 12 * 3600
+    API_TOKEN_DAYS: int = 90
+    INVITATION_DAYS: int = 7
+    # Failures allowed before sign-in slows down (doubling waits), per account and per address.
+    LOGIN_FREE_FAILURES: int = 5
+    LOGIN_FREE_FAILURES_PER_ADDRESS: int = 20
+    LOGIN_MAX_WAIT_SECONDS: int = 15 * 60
+
+    DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
+    DEMO_ADMIN_PASSWORD: str = "atelier-demo"
+
     @model_validator(mode="after")
     def _require_secret_outside_development(self) -> "Settings":
         if self.ENVIRONMENT != "development" and self.SECRET_KEY == DEVELOPMENT_SECRET:
             raise ValueError("SECRET_KEY must be set outside development")
         return self
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.ENVIRONMENT != "development"
 
 
 settings = Settings()

@@ -1,8 +1,4 @@
-"""Request dependencies shared by every router.
-
-Accounts arrive with the next issue: `current_brand` is where membership will be checked, so
-that every brand-scoped route already goes through it.
-"""
+"""Request dependencies shared by every router (access rules live in app/auth.py)."""
 
 from typing import Annotated
 
@@ -10,8 +6,6 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from app.assets.images import Limits
-from app.brands.models import Brand
-from app.brands.service import brand_get
 from app.config import Settings
 from app.db import get_session
 from app.storage import BlobStore
@@ -41,12 +35,6 @@ def get_limits(settings: Annotated[Settings, Depends(get_settings)]) -> Limits:
     )
 
 
-def current_brand(slug: str, session: SessionDep) -> Brand:
-    """The brand named in the path (membership is checked here once accounts exist)."""
-    return brand_get(session=session, slug=slug)
-
-
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[BlobStore, Depends(get_store)]
 LimitsDep = Annotated[Limits, Depends(get_limits)]
-BrandDep = Annotated[Brand, Depends(current_brand)]

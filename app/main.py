@@ -1,22 +1,48 @@
 """The web application: routers, error pages, limits and the health check."""
 
 from typing import Any
+from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
+from app.accounts import views as account_views
+from app.accounts.service import Throttled
 from app.assets import views as asset_views
+from app.audit import views as audit_views
+from app.auth import CsrfCookie, NotSignedIn, Public, SignedIn, csrf_protect
 from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.jobs import broker_ping, celery_client
+from app.members import views as member_views
 from app.storage import open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
+
+ROUTERS = [
+    router
+    for module in (
+        account_views,
+        brand_views,
+        member_views,
+        asset_views,
+        styleguide_views,
+        audit_views,
+    )
+    for router in (module.api, module.pages)
+]
+
+
+def route_table(app: FastAPI) -> list[APIRoute]:
+    """Every route the application answers, with its dependencies (for the access matrix)."""
+    routes = [r for router in ROUTERS for r in router.routes if isinstance(r, APIRoute)]
+    return routes + [r for r in app.routes if isinstance(r, APIRoute)]
 
 
 def _wants_json(request: Request) -> bool:
@@ -28,10 +54,12 @@ def create_app(config: Settings = settings) -> FastAPI:
     app = FastAPI(
         title="Atelier",
         version="0.1.0",
-        docs_url="/api/docs",
-        openapi_url="/api/v1/openapi.json",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, to signed-in people only
         # Counted as the body arrives, declared Content-Length or not: 413 past it.
         max_body_size=config.MAX_REQUEST_BYTES,
+        dependencies=[Depends(csrf_protect)],
     )
     app.state.settings = config
     app.state.engine = make_engine(config.DATABASE_URL)
@@ -39,21 +67,38 @@ def create_app(config: Settings = settings) -> FastAPI:
     app.state.store = open_store(config.STORAGE_URL)
     app.state.celery = celery_client(config.BROKER_URL)
 
-    for module in (brand_views, asset_views, styleguide_views):
-        app.include_router(module.api)
-        app.include_router(module.pages)
+    for router in ROUTERS:
+        app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
+    app.add_middleware(CsrfCookie, settings=config)
     _add_error_handlers(app)
     _add_health(app)
+    _add_openapi(app)
     return app
+
+
+def _add_openapi(app: FastAPI) -> None:
+    @app.get("/api/v1/openapi.json", include_in_schema=False, dependencies=[Depends(SignedIn())])
+    def openapi() -> JSONResponse:
+        return JSONResponse(app.openapi())
 
 
 def _add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
+        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+        if isinstance(exc, NotSignedIn):
+            if not _wants_json(request):
+                target = quote(
+                    request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                )
+                return RedirectResponse(f"/login?next={target}", status_code=303)
+            headers = {"WWW-Authenticate": "Bearer"}
         if _wants_json(request):
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code)
-        return page(request, "error.html", status_code=exc.status_code, message=str(exc))
+            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+        return page(
+            request, "error.html", status_code=exc.status_code, message=str(exc), headers=headers
+        )
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
@@ -70,7 +115,7 @@ def jsonable_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def _add_health(app: FastAPI) -> None:
-    @app.get("/healthz", tags=["health"])
+    @app.get("/healthz", tags=["health"], dependencies=[Depends(Public())])
     def healthz() -> JSONResponse:
         """Whether the database and the broker answer."""
         checks = {

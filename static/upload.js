@@ -42,6 +42,7 @@
     const xhr = new XMLHttpRequest();
     xhr.open("POST", form.action);
     xhr.setRequestHeader("HX-Request", "true");
+    xhr.setRequestHeader("X-CSRF-Token", document.querySelector("meta[name=csrf-token]").content);
     xhr.upload.onprogress = (e) => {
       if (e.lengthComputable) show(e.loaded / e.total, `Uploading ${files.length} file(s)… ${Math.round((100 * e.loaded) / e.total)}%`);
     };

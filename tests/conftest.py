@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from app.accounts.service import token_create, user_create
 from app.assets.images import Limits
 from app.brands.models import Brand
 from app.config import Settings
@@ -114,9 +115,30 @@ def app(settings: Settings) -> Iterator[FastAPI]:
     app.state.engine.dispose()
 
 
+OPERATOR_EMAIL = "operator@atelier.test"
+PASSWORD = "correct horse battery"
+
+
 @pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
+def operator_token(session: Session) -> str:
+    """An API token of an operator (who may create brands, and administers those it creates)."""
+    user = user_create(session=session, email=OPERATOR_EMAIL, password=PASSWORD, is_superuser=True)
+    _, secret = token_create(session=session, user=user, name="tests", days=1)
+    session.commit()
+    return secret
+
+
+@pytest.fixture
+def anon(app: FastAPI) -> Iterator[TestClient]:
+    """A client that has not signed in."""
     with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture
+def client(app: FastAPI, operator_token: str) -> Iterator[TestClient]:
+    """A client signed in (by bearer token) as the operator, admin of the brands it creates."""
+    with TestClient(app, headers={"Authorization": f"Bearer {operator_token}"}) as client:
         yield client
 
 

@@ -1,11 +1,12 @@
 """Asset routes: the JSON API and the pages (gallery, upload, detail). Thin: rules live in
-service.py."""
+service.py, access rules in app/auth.py."""
 
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from app.accounts.models import Role
 from app.assets.models import Asset, AssetStatus
 from app.assets.schemas import AssetOut, AssetPage, AssetUpdate, IngestOut
 from app.assets.service import (
@@ -18,8 +19,8 @@ from app.assets.service import (
     asset_update,
     tag_names,
 )
-from app.brands.models import Brand
-from app.deps import BrandDep, LimitsDep, SessionDep, SettingsDep, StoreDep
+from app.auth import BrandAccess, CreativeAsset, CreativeBrand, audit
+from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid, NotFound
 from app.web import fragment, is_htmx, page
 
@@ -38,11 +39,12 @@ IMMUTABLE = {"Cache-Control": "private, max-age=31536000, immutable"}
 
 
 def _ingest_all(
+    request: Request,
     *,
     files: list[UploadFile],
     session: SessionDep,
     store: StoreDep,
-    brand: Brand,
+    access: BrandAccess,
     limits: LimitsDep,
 ) -> IngestReport:
     report = IngestReport()
@@ -50,31 +52,53 @@ def _ingest_all(
         asset_ingest(
             session=session,
             store=store,
-            brand=brand,
+            brand=access.brand,
             filename=upload.filename or "unnamed",
             fileobj=upload.file,
             limits=limits,
             report=report,
         )
+    audit(
+        request,
+        session,
+        action="assets.upload",
+        brand=access.brand,
+        target=f"{len(files)} file(s)",
+        accepted=len(report.accepted),
+        duplicates=len(report.duplicates),
+        rejected=len(report.rejected),
+    )
     return report
 
 
 @api.post("/brands/{slug}/assets", response_model=IngestOut)
 def api_assets_upload(
-    brand: BrandDep,
+    request: Request,
+    access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
     limits: LimitsDep,
     files: Annotated[list[UploadFile], File(description="images and/or zip archives")],
 ) -> IngestOut:
     """Ingest images and zip archives; every file is reported accepted, duplicate or rejected."""
-    report = _ingest_all(files=files, session=session, store=store, brand=brand, limits=limits)
+    report = _ingest_all(
+        request, files=files, session=session, store=store, access=access, limits=limits
+    )
     return IngestOut.of(report)
+
+
+def _status(value: str | None) -> AssetStatus | None:
+    if not value:  # an empty <select> submits "": any status
+        return None
+    try:
+        return AssetStatus(value)
+    except ValueError:
+        raise Invalid(f"status must be one of {', '.join(AssetStatus)}") from None
 
 
 @api.get("/brands/{slug}/assets", response_model=AssetPage)
 def api_assets_list(
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     settings: SettingsDep,
     tag: str | None = None,
@@ -86,7 +110,7 @@ def api_assets_list(
     """A page of the brand's assets, newest first; pass `next_cursor` back for the next."""
     items, next_cursor = asset_page(
         session=session,
-        brand=brand,
+        brand=access.brand,
         filters=AssetFilter(tag=tag, status=status, q=q),
         cursor=cursor,
         limit=limit or settings.PAGE_SIZE,
@@ -95,35 +119,77 @@ def api_assets_list(
 
 
 @api.get("/assets/{asset_id}", response_model=AssetOut)
-def api_asset_get(asset_id: int, session: SessionDep) -> AssetOut:
-    return AssetOut.of(asset_get(session=session, asset_id=asset_id))
+def api_asset_get(access: CreativeAsset) -> AssetOut:
+    assert access.asset is not None
+    return AssetOut.of(access.asset)
+
+
+def _edit(
+    request: Request,
+    session: SessionDep,
+    access: BrandAccess,
+    asset: Asset,
+    *,
+    caption: str | None,
+    tags: list[str] | None,
+    status: AssetStatus | None,
+) -> None:
+    """Apply an edit; moving an asset through review needs the merchandiser role."""
+    if status is not None and status != asset.status:
+        access.require(Role.merchandiser)
+    before = asset.status
+    asset_update(
+        session=session, brand=access.brand, asset=asset, caption=caption, tags=tags, status=status
+    )
+    action = (
+        {
+            AssetStatus.approved: "asset.approve",
+            AssetStatus.rejected: "asset.reject",
+            AssetStatus.pending: "asset.reopen",
+        }[asset.status]
+        if asset.status != before
+        else ("asset.edit")
+    )
+    audit(
+        request,
+        session,
+        action=action,
+        brand=access.brand,
+        target=f"asset {asset.id}",
+        filename=asset.filename,
+    )
 
 
 @api.patch("/assets/{asset_id}", response_model=AssetOut)
-def api_asset_update(asset_id: int, body: AssetUpdate, session: SessionDep) -> AssetOut:
-    """Edit caption, tags or review status."""
-    asset = asset_get(session=session, asset_id=asset_id)
-    brand = session.get_one(Brand, asset.brand_id)
-    asset_update(
-        session=session,
-        brand=brand,
-        asset=asset,
+def api_asset_update(
+    request: Request, access: CreativeAsset, body: AssetUpdate, session: SessionDep
+) -> AssetOut:
+    """Edit caption and tags (creative) or review status (merchandiser)."""
+    assert access.asset is not None
+    _edit(
+        request,
+        session,
+        access,
+        access.asset,
         caption=body.caption,
         tags=body.tags,
         status=body.status,
     )
-    return AssetOut.of(asset)
+    return AssetOut.of(access.asset)
 
 
 @api.get("/assets/{asset_id}/thumbnail", response_class=Response)
-def api_asset_thumbnail(asset_id: int, session: SessionDep, store: StoreDep) -> Response:
-    asset = asset_get(session=session, asset_id=asset_id)
-    return Response(store.get(asset.thumbnail_key), media_type="image/webp", headers=IMMUTABLE)
+def api_asset_thumbnail(access: CreativeAsset, store: StoreDep) -> Response:
+    assert access.asset is not None
+    return Response(
+        store.get(access.asset.thumbnail_key), media_type="image/webp", headers=IMMUTABLE
+    )
 
 
 @api.get("/assets/{asset_id}/original", response_class=Response)
-def api_asset_original(asset_id: int, session: SessionDep, store: StoreDep) -> Response:
-    asset = asset_get(session=session, asset_id=asset_id)
+def api_asset_original(access: CreativeAsset, store: StoreDep) -> Response:
+    asset = access.asset
+    assert asset is not None
     return Response(
         store.get(asset.original_key), media_type=MEDIA_TYPES[asset.format], headers=IMMUTABLE
     )
@@ -132,7 +198,7 @@ def api_asset_original(asset_id: int, session: SessionDep, store: StoreDep) -> R
 @pages.get("/brands/{slug}/assets", response_class=HTMLResponse)
 def gallery_page(
     request: Request,
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     settings: SettingsDep,
     tag: str | None = None,
@@ -141,13 +207,14 @@ def gallery_page(
     cursor: str | None = None,
 ) -> HTMLResponse:
     """The gallery; htmx asks for the `results` block on filtering, `items` for "more"."""
-    # An empty <select> submits "", which means "any status".
-    filters = AssetFilter(tag=tag or None, status=AssetStatus(status) if status else None, q=q)
+    brand = access.brand
+    filters = AssetFilter(tag=tag or None, status=_status(status), q=q)
     items, next_cursor = asset_page(
         session=session, brand=brand, filters=filters, cursor=cursor, limit=settings.PAGE_SIZE
     )
     context: dict[str, Any] = {
         "brand": brand,
+        "access": access,
         "items": items,
         "next_cursor": next_cursor,
         "filters": filters,
@@ -170,66 +237,66 @@ def gallery_page(
 @pages.post("/brands/{slug}/upload", response_class=HTMLResponse)
 def upload_form(
     request: Request,
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
     limits: LimitsDep,
     files: Annotated[list[UploadFile], File()],
 ) -> HTMLResponse:
     """The gallery's drop zone posts here; the answer is the report, as a fragment."""
-    report = _ingest_all(files=files, session=session, store=store, brand=brand, limits=limits)
-    return fragment(request, "assets/gallery.html", "upload_report", brand=brand, report=report)
+    report = _ingest_all(
+        request, files=files, session=session, store=store, access=access, limits=limits
+    )
+    return fragment(
+        request, "assets/gallery.html", "upload_report", brand=access.brand, report=report
+    )
 
 
-def _brand_asset(*, session: SessionDep, brand: Brand, asset_id: int) -> Asset:
+def _brand_asset(*, session: SessionDep, access: BrandAccess, asset_id: int) -> Asset:
     asset = asset_get(session=session, asset_id=asset_id)
-    if asset.brand_id != brand.id:
+    if asset.brand_id != access.brand.id:
         raise NotFound(f"no asset {asset_id}")
     return asset
 
 
 @pages.get("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse)
 def asset_page_view(
-    request: Request, asset_id: int, brand: BrandDep, session: SessionDep
+    request: Request, asset_id: int, access: CreativeBrand, session: SessionDep
 ) -> HTMLResponse:
-    asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
-    return page(request, "assets/detail.html", brand=brand, asset=asset, error=None)
+    asset = _brand_asset(session=session, access=access, asset_id=asset_id)
+    return page(
+        request, "assets/detail.html", brand=access.brand, access=access, asset=asset, error=None
+    )
 
 
 @pages.post("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse, response_model=None)
 def asset_edit_form(
     request: Request,
     asset_id: int,
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     caption: Annotated[str, Form()] = "",
     tags: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "save",
 ) -> HTMLResponse | RedirectResponse:
     """Save caption and tags, and optionally move the asset to another review status."""
-    asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
+    asset = _brand_asset(session=session, access=access, asset_id=asset_id)
     status = {
         "approve": AssetStatus.approved,
         "reject": AssetStatus.rejected,
         "reopen": AssetStatus.pending,
     }.get(action)
     try:
-        asset_update(
-            session=session,
-            brand=brand,
-            asset=asset,
-            caption=caption,
-            tags=tags.split(","),
-            status=status,
-        )
+        _edit(request, session, access, asset, caption=caption, tags=tags.split(","), status=status)
     except Invalid as exc:
         session.rollback()
-        asset = _brand_asset(session=session, brand=brand, asset_id=asset_id)
+        asset = _brand_asset(session=session, access=access, asset_id=asset_id)
         return page(
             request,
             "assets/detail.html",
             status_code=422,
-            brand=brand,
+            brand=access.brand,
+            access=access,
             asset=asset,
             error=str(exc),
             caption=caption,
@@ -240,11 +307,13 @@ def asset_edit_form(
             request,
             "assets/detail.html",
             "editor",
-            brand=brand,
+            brand=access.brand,
+            access=access,
             asset=asset,
             error=None,
             saved=True,
         )
     return RedirectResponse(
-        request.url_for("asset_page_view", slug=brand.slug, asset_id=asset.id), status_code=303
+        request.url_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
+        status_code=303,
     )

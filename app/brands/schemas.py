@@ -1,6 +1,9 @@
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from app.accounts.models import Role
+from app.brands.models import Brand
 
 
 class BrandCreate(BaseModel):
@@ -9,8 +12,11 @@ class BrandCreate(BaseModel):
 
 
 class BrandOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     slug: str
     name: str
     created_at: datetime
+    role: Role
+
+    @classmethod
+    def of(cls, brand: Brand, role: Role) -> "BrandOut":
+        return cls(slug=brand.slug, name=brand.name, created_at=brand.created_at, role=role)

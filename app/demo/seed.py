@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.accounts.models import Role, User
+from app.accounts.service import membership_set, user_by_email, user_create
 from app.assets.images import Limits
 from app.assets.models import AssetStatus
 from app.assets.service import IngestReport, asset_ingest_image
@@ -57,6 +59,17 @@ def demo_seed(*, session: Session, store: BlobStore, limits: Limits) -> DemoSumm
     _demo_styleguide(session=session, store=store, brand=brand)
     session.flush()
     return DemoSummary(brand=brand, added=len(report.accepted), present=len(report.duplicates))
+
+
+def demo_admin(*, session: Session, brand: Brand, email: str, password: str) -> User:
+    """The demo brand's admin (an operator too), created once with this password."""
+    user = user_by_email(session=session, email=email)
+    if user is None:
+        user = user_create(
+            session=session, email=email, password=password, name="Demo Admin", is_superuser=True
+        )
+    membership_set(session=session, brand=brand, user=user, role=Role.admin)
+    return user
 
 
 def _demo_styleguide(*, session: Session, store: BlobStore, brand: Brand) -> None:

@@ -5,8 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
 
-from app.brands.models import Brand
-from app.deps import BrandDep, SessionDep, SettingsDep, StoreDep
+from app.auth import BrandAccess, CreativeBrand, audit
+from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid
 from app.styleguides.models import StyleGuideVersion
 from app.styleguides.schemas import StyleGuideOut
@@ -31,36 +31,62 @@ def _read_capped(upload: UploadFile, max_bytes: int) -> bytes:
     return data
 
 
+def _upload(
+    request: Request,
+    *,
+    access: BrandAccess,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    file: UploadFile,
+) -> StyleGuideVersion:
+    data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
+    guide = styleguide_upload(
+        session=session,
+        store=store,
+        brand=access.brand,
+        filename=file.filename or "styleguide",
+        data=data,
+        max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+    )
+    audit(
+        request,
+        session,
+        action="styleguide.upload",
+        brand=access.brand,
+        target=f"version {guide.version}",
+        filename=guide.filename,
+        terms=len(guide.terms),
+    )
+    return guide
+
+
 @api.post("/brands/{slug}/styleguides", response_model=StyleGuideOut, status_code=201)
 def api_styleguide_upload(
-    brand: BrandDep,
+    request: Request,
+    access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File(description="PDF, Markdown or plain text")],
 ) -> StyleGuideOut:
     """Upload a new version of the brand's style guide; answers its text and parsed terms."""
-    data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
-    guide = styleguide_upload(
-        session=session,
-        store=store,
-        brand=brand,
-        filename=file.filename or "styleguide",
-        data=data,
-        max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+    guide = _upload(
+        request, access=access, session=session, store=store, settings=settings, file=file
     )
     return StyleGuideOut.of(guide)
 
 
 @api.get("/brands/{slug}/styleguides/{version}", response_model=StyleGuideOut)
-def api_styleguide_get(version: int, brand: BrandDep, session: SessionDep) -> StyleGuideOut:
-    return StyleGuideOut.of(styleguide_version(session=session, brand=brand, version=version))
+def api_styleguide_get(version: int, access: CreativeBrand, session: SessionDep) -> StyleGuideOut:
+    guide = styleguide_version(session=session, brand=access.brand, version=version)
+    return StyleGuideOut.of(guide)
 
 
 def _guide_page(
     request: Request,
     *,
-    brand: Brand,
+    access: BrandAccess,
     session: SessionDep,
     guide: StyleGuideVersion | None,
     error: str | None = None,
@@ -70,61 +96,55 @@ def _guide_page(
         request,
         "styleguides/guide.html",
         status_code=status_code,
-        brand=brand,
+        brand=access.brand,
+        access=access,
         guide=guide,
-        history=styleguide_history(session=session, brand=brand),
+        history=styleguide_history(session=session, brand=access.brand),
         error=error,
     )
 
 
 @pages.get("/brands/{slug}/styleguide", response_class=HTMLResponse)
 def styleguide_page(
-    request: Request, brand: BrandDep, session: SessionDep, version: int | None = None
+    request: Request, access: CreativeBrand, session: SessionDep, version: int | None = None
 ) -> HTMLResponse:
+    brand = access.brand
     guide = (
         styleguide_version(session=session, brand=brand, version=version)
         if version
         else styleguide_current(session=session, brand=brand)
     )
-    return _guide_page(request, brand=brand, session=session, guide=guide)
+    return _guide_page(request, access=access, session=session, guide=guide)
 
 
 @pages.post("/brands/{slug}/styleguide", response_class=HTMLResponse, response_model=None)
 def styleguide_upload_form(
     request: Request,
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
 ) -> HTMLResponse | RedirectResponse:
     try:
-        data = _read_capped(file, settings.MAX_STYLEGUIDE_BYTES)
-        styleguide_upload(
-            session=session,
-            store=store,
-            brand=brand,
-            filename=file.filename or "styleguide",
-            data=data,
-            max_bytes=settings.MAX_STYLEGUIDE_BYTES,
-        )
+        _upload(request, access=access, session=session, store=store, settings=settings, file=file)
     except Invalid as exc:
-        guide = styleguide_current(session=session, brand=brand)
+        guide = styleguide_current(session=session, brand=access.brand)
         return _guide_page(
             request,
-            brand=brand,
+            access=access,
             session=session,
             guide=guide,
             error=f"{file.filename}: {exc}",
             status_code=422,
         )
-    return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
+    return RedirectResponse(request.url_for("styleguide_page", slug=access.brand.slug), 303)
 
 
 @pages.post("/brands/{slug}/styleguide/terms", response_class=HTMLResponse, response_model=None)
 def styleguide_terms_form(
     request: Request,
-    brand: BrandDep,
+    access: CreativeBrand,
     session: SessionDep,
     kind: Annotated[list[str], Form()] = [],  # noqa: B006  (FastAPI copies defaults)
     term: Annotated[list[str], Form()] = [],  # noqa: B006
@@ -134,13 +154,21 @@ def styleguide_terms_form(
     """Rows of (kind, term, instead of); a blank row or one ticked for removal is dropped."""
     try:
         terms = _terms_from_form(kinds=kind, words=term, instead=instead_of, removed=set(remove))
-        styleguide_terms_edit(session=session, brand=brand, terms=terms)
+        guide = styleguide_terms_edit(session=session, brand=access.brand, terms=terms)
     except Invalid as exc:
-        guide = styleguide_current(session=session, brand=brand)
+        current = styleguide_current(session=session, brand=access.brand)
         return _guide_page(
-            request, brand=brand, session=session, guide=guide, error=str(exc), status_code=422
+            request, access=access, session=session, guide=current, error=str(exc), status_code=422
         )
-    return RedirectResponse(request.url_for("styleguide_page", slug=brand.slug), 303)
+    audit(
+        request,
+        session,
+        action="styleguide.terms_edit",
+        brand=access.brand,
+        target=f"version {guide.version}",
+        terms=len(terms),
+    )
+    return RedirectResponse(request.url_for("styleguide_page", slug=access.brand.slug), 303)
 
 
 def _terms_from_form(

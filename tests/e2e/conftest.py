@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
+ADMIN = "admin@maison.test"
+PASSWORD = "correct horse battery"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -57,6 +59,14 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     }
     atelier = [sys.executable, "-m", "app.cli"]
     subprocess.run([*atelier, "db", "upgrade"], env=env, check=True, capture_output=True)
+    created = subprocess.run(
+        [*atelier, "user", "create", ADMIN, "--password", PASSWORD, "--superuser"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    token = created.stdout.split("token: ")[1].strip()
     server = subprocess.Popen([*atelier, "serve", "--no-worker", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -64,7 +74,7 @@ def live_server(tmp_path: Path) -> Iterator[str]:
         request = urllib.request.Request(
             f"{base}/api/v1/brands",
             data=b'{"slug": "maison", "name": "Maison Test"}',
-            headers={"Content-Type": "application/json"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
             method="POST",
         )
         urllib.request.urlopen(request, timeout=5)
@@ -84,7 +94,24 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
+    """A fresh browser tab, signed in to nothing."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     yield page
     context.close()
+
+
+def sign_in(page: Page, base: str, email: str, password: str, then: str = "/") -> None:
+    """Sign in through the login page, as a person does."""
+    page.goto(f"{base}/login?next={then}")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: "/login" not in url)
+
+
+@pytest.fixture
+def admin_page(page: Page, live_server: str) -> Page:
+    """A tab signed in as the admin of `maison`."""
+    sign_in(page, live_server, ADMIN, PASSWORD)
+    return page

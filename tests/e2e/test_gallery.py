@@ -28,7 +28,10 @@ def _zip(path: Path) -> Path:
     return path
 
 
-def test_upload_images_and_zip_then_filter(live_server: str, page: Page, tmp_path: Path) -> None:
+def test_upload_images_and_zip_then_filter(
+    live_server: str, admin_page: Page, tmp_path: Path
+) -> None:
+    page = admin_page
     page.goto(f"{live_server}/brands/maison/assets")
     expect(page.locator(".empty")).to_be_visible()
     files = [
@@ -54,7 +57,8 @@ def test_upload_images_and_zip_then_filter(live_server: str, page: Page, tmp_pat
     expect(page.locator("textarea[name=caption]")).to_have_value("Odette scarf in navy")
 
 
-def test_approve_an_asset(live_server: str, page: Page, tmp_path: Path) -> None:
+def test_approve_an_asset(live_server: str, admin_page: Page, tmp_path: Path) -> None:
+    page = admin_page
     page.goto(f"{live_server}/brands/maison/assets")
     page.set_input_files("#files", [str(_png(tmp_path / "one.png", "teal"))])
     expect(page.locator("#grid .tile")).to_have_count(1)
@@ -68,7 +72,10 @@ def test_approve_an_asset(live_server: str, page: Page, tmp_path: Path) -> None:
     expect(page.locator("#grid .tile")).to_have_count(1)
 
 
-def test_show_more_pages_through_the_library(live_server: str, page: Page, tmp_path: Path) -> None:
+def test_show_more_pages_through_the_library(
+    live_server: str, admin_page: Page, tmp_path: Path
+) -> None:
+    page = admin_page
     page.goto(f"{live_server}/brands/maison/assets")
     images = [_png(tmp_path / f"{i}.png", f"#{i:02x}{i:02x}80") for i in range(14)]
     page.set_input_files("#files", [str(f) for f in images])

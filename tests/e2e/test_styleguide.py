@@ -14,7 +14,8 @@ GUIDE = """# Maison Test
 """
 
 
-def test_upload_then_edit_terms(live_server: str, page: Page, tmp_path: Path) -> None:
+def test_upload_then_edit_terms(live_server: str, admin_page: Page, tmp_path: Path) -> None:
+    page = admin_page
     page.goto(f"{live_server}/brands/maison/styleguide")
     bad = tmp_path / "guide.md"
     bad.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00binary")

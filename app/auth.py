@@ -1,0 +1,267 @@
+"""Who is asking, and may they: authentication, the access rule of every route, and CSRF.
+
+Every route declares one rule as a dependency: `Public()`, `SignedIn()`, `Superuser()`,
+`BrandRole(role)` (the brand named by `{slug}`) or `AssetRole(role)` (the brand of
+`{asset_id}`). A person who is not a member of the brand gets 404, exactly as for a brand that
+does not exist; a member whose role is too low gets 403. The route-matrix test reads these
+rules from the route table, so a route without one fails the suite.
+"""
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.accounts.models import ApiToken, LoginSession, Membership, Role, User
+from app.accounts.service import membership_get, session_resolve, token_resolve
+from app.assets.models import Asset
+from app.assets.service import asset_get
+from app.audit.service import audit_record
+from app.brands.models import Brand
+from app.config import Settings
+from app.deps import SessionDep, SettingsDep
+from app.errors import DomainError, NotFound
+
+SESSION_COOKIE = "atelier_session"
+CSRF_COOKIE = "atelier_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+class NotSignedIn(DomainError):
+    status_code = 401
+
+
+class Forbidden(DomainError):
+    status_code = 403
+
+
+@dataclass(frozen=True)
+class Principal:
+    user: User
+    via: Literal["session", "token"]
+    login_session: LoginSession | None = None
+    token: ApiToken | None = None
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def bearer_secret(request: Request) -> str | None:
+    scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+    return secret.strip() if scheme.lower() == "bearer" and secret.strip() else None
+
+
+def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -> Principal | None:
+    """The person behind the bearer token or the session cookie, if any (once a request)."""
+    if hasattr(request.state, "principal"):
+        principal: Principal | None = request.state.principal
+        return principal
+    principal = None
+    if (secret := bearer_secret(request)) is not None:
+        token = token_resolve(session=session, secret=secret)
+        if token is None:
+            raise NotSignedIn("the API token is not valid (revoked, expired or mistyped)")
+        principal = Principal(user=token.user, via="token", token=token)
+    elif cookie := request.cookies.get(SESSION_COOKIE):
+        found = session_resolve(session=session, token=cookie, settings=settings)
+        if found is not None:
+            principal = Principal(user=found.user, via="session", login_session=found)
+    request.state.principal = principal
+    # A plain copy for the page header: error pages render after the session has closed.
+    request.state.viewer = principal.user.email if principal else None
+    return principal
+
+
+PrincipalDep = Annotated[Principal | None, Depends(authenticate)]
+
+
+class AccessRule:
+    """A route's access rule. `minimum` is the brand role it needs, if any."""
+
+    minimum: Role | None = None
+    scope: Literal["public", "user", "superuser", "brand", "asset"]
+
+
+class Public(AccessRule):
+    scope = "public"
+
+    def __call__(self) -> None:
+        return None
+
+
+class SignedIn(AccessRule):
+    scope = "user"
+
+    def __call__(self, principal: PrincipalDep) -> User:
+        if principal is None:
+            raise NotSignedIn("sign in first")
+        return principal.user
+
+
+class Superuser(AccessRule):
+    scope = "superuser"
+
+    def __call__(self, principal: PrincipalDep) -> User:
+        user = SignedIn()(principal)
+        if not user.is_superuser:
+            raise Forbidden("only an operator of this installation may do that")
+        return user
+
+
+@dataclass(frozen=True)
+class BrandAccess:
+    """A member's access to one brand: the brand, the person and their role in it."""
+
+    brand: Brand
+    user: User
+    role: Role
+
+    def can(self, role: str) -> bool:
+        """Whether the person's role includes `role` (for templates)."""
+        return self.role.includes(Role(role))
+
+    def require(self, role: Role) -> None:
+        """Refuse with 403 unless the person's role includes `role`."""
+        if not self.role.includes(role):
+            raise Forbidden(f"this needs the {role.value} role in {self.brand.name}")
+
+
+def _brand_access(session: SessionDep, user: User, slug: str, minimum: Role) -> BrandAccess:
+    membership: Membership | None = membership_get(session=session, user=user, brand_slug=slug)
+    if membership is None:  # not a member: the brand does not exist, as far as they know
+        raise NotFound(f"no brand {slug!r}")
+    access = BrandAccess(brand=membership.brand, user=user, role=membership.role)
+    access.require(minimum)
+    return access
+
+
+class BrandRole(AccessRule):
+    scope = "brand"
+
+    def __init__(self, minimum: Role) -> None:
+        self.minimum = minimum
+
+    def __call__(self, slug: str, principal: PrincipalDep, session: SessionDep) -> BrandAccess:
+        user = SignedIn()(principal)
+        assert self.minimum is not None
+        return _brand_access(session, user, slug, self.minimum)
+
+
+@dataclass(frozen=True)
+class AssetAccess(BrandAccess):
+    asset: Asset | None = None
+
+
+class AssetRole(AccessRule):
+    scope = "asset"
+
+    def __init__(self, minimum: Role) -> None:
+        self.minimum = minimum
+
+    def __call__(self, asset_id: int, principal: PrincipalDep, session: SessionDep) -> AssetAccess:
+        user = SignedIn()(principal)
+        asset = asset_get(session=session, asset_id=asset_id)
+        brand = session.get_one(Brand, asset.brand_id)
+        assert self.minimum is not None
+        try:
+            access = _brand_access(session, user, brand.slug, self.minimum)
+        except NotFound:
+            raise NotFound(f"no asset {asset_id}") from None
+        return AssetAccess(brand=access.brand, user=user, role=access.role, asset=asset)
+
+
+CreativeBrand = Annotated[BrandAccess, Depends(BrandRole(Role.creative))]
+MerchandiserBrand = Annotated[BrandAccess, Depends(BrandRole(Role.merchandiser))]
+AdminBrand = Annotated[BrandAccess, Depends(BrandRole(Role.admin))]
+CreativeAsset = Annotated[AssetAccess, Depends(AssetRole(Role.creative))]
+CurrentUser = Annotated[User, Depends(SignedIn())]
+
+
+# CSRF ------------------------------------------------------------------------------------
+# A signed double-submit cookie: the cookie holds a random value, forms and htmx send its
+# HMAC under SECRET_KEY. A cross-site page can neither read the cookie nor forge the HMAC.
+
+
+def csrf_token_for(settings: Settings, cookie: str) -> str:
+    return hmac.new(settings.SECRET_KEY.encode(), cookie.encode(), hashlib.sha256).hexdigest()
+
+
+class CsrfCookie:
+    """Give every browser a CSRF cookie and expose the matching token on request.state."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        cookie = Request(scope).cookies.get(CSRF_COOKIE)
+        fresh = cookie is None
+        cookie = cookie or secrets.token_urlsafe(32)
+        scope.setdefault("state", {})["csrf_token"] = csrf_token_for(self.settings, cookie)
+
+        async def send_with_cookie(message: Message) -> None:
+            if fresh and message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.append((b"set-cookie", csrf_cookie_header(self.settings, cookie)))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cookie)
+
+
+def csrf_cookie_header(settings: Settings, value: str) -> bytes:
+    secure = "; Secure" if settings.secure_cookies else ""
+    return f"{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}".encode()
+
+
+async def csrf_protect(request: Request) -> None:
+    """Refuse a state-changing request that a browser may have been tricked into sending.
+
+    Bearer-token calls carry no ambient credential and need no token; every other unsafe
+    request to a page, or to the API with a session cookie, must carry the CSRF token.
+    """
+    if request.method not in UNSAFE_METHODS or bearer_secret(request) is not None:
+        return
+    is_api = request.url.path.startswith("/api/")
+    if is_api and SESSION_COOKIE not in request.cookies:
+        return
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None and "form" in request.headers.get("content-type", ""):
+        sent = str((await request.form()).get(CSRF_FIELD, ""))
+    expected = getattr(request.state, "csrf_token", None)
+    if not sent or not expected or not hmac.compare_digest(sent, expected):
+        raise Forbidden(
+            "the form has expired or did not come from this site; reload the page and try again"
+        )
+
+
+def audit(
+    request: Request,
+    session: Session,
+    *,
+    action: str,
+    brand: Brand | None = None,
+    target: str = "",
+    **detail: Any,
+) -> None:
+    """Record what the person behind this request did."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    audit_record(
+        session=session,
+        actor=principal.user if principal else None,
+        brand=brand,
+        action=action,
+        target=target,
+        address=client_address(request),
+        **detail,
+    )
