@@ -62,7 +62,7 @@ def _limits() -> Limits:
 @main.command()
 def demo() -> None:
     """Seed the demo brand (slug `demo`), its catalogue and style guide. Idempotent."""
-    from app.demo.seed import demo_seed
+    from app.demo.seed import demo_admin, demo_seed
     from app.storage import open_store
 
     _ensure_var()
@@ -70,9 +70,19 @@ def demo() -> None:
         summary = demo_seed(
             session=session, store=open_store(settings.STORAGE_URL), limits=_limits()
         )
+        demo_admin(
+            session=session,
+            brand=summary.brand,
+            email=settings.DEMO_ADMIN_EMAIL,
+            password=settings.DEMO_ADMIN_PASSWORD,
+        )
         click.echo(
             f"demo brand '{summary.brand.slug}': {summary.added} images added, "
             f"{summary.present} already there; style guide in place"
+        )
+        click.echo(
+            f"sign in as {settings.DEMO_ADMIN_EMAIL} with the password "
+            f"{settings.DEMO_ADMIN_PASSWORD} (DEMO_ADMIN_PASSWORD sets another)"
         )
 
 

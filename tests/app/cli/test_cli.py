@@ -65,5 +65,6 @@ def test_demo_is_idempotent(env: dict[str, str]) -> None:
     first = atelier(env, "demo")
     assert first.returncode == 0, first.stderr
     assert "48 images added, 0 already there" in first.stdout
+    assert "sign in as admin@demo.atelier" in first.stdout
     second = atelier(env, "demo")
     assert "0 images added, 48 already there" in second.stdout
