@@ -211,7 +211,7 @@ def _llava(
 def _gemma3(
     size: Size, tokenizer: PreTrainedTokenizerFast
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
-    tokens_per_image = 4  # the projector pools the patch grid down to 2×2
+    tokens_per_image = 4  # the projector pools the patch grid down to 2 by 2
     text = _text(size, tokenizer) | {
         "head_dim": size.text_hidden // size.heads,
         "sliding_window": 64,
