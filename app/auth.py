@@ -1,9 +1,10 @@
 """Who is asking, and may they: authentication, the access rule of every route, and CSRF.
 
 Every route declares one rule as a dependency: `Public()`, `SignedIn()`, `Superuser()`,
-`BrandRole(role)` (the brand named by `{slug}`) or `AssetRole(role)` (the brand of
-`{asset_id}`). A person who is not a member of the brand gets 404, exactly as for a brand that
-does not exist; a member whose role is too low gets 403. The route-matrix test reads these
+`BrandAdminAnywhere()`, `BrandRole(role)` (the brand named by `{slug}`), `AssetRole(role)` (the
+brand of `{asset_id}`) or `RunRole(role)` (the brand of `{run_id}`). A person who is not a
+member of the brand gets 404, exactly as for a brand that does not exist; a member whose role
+is too low gets 403. The route-matrix test reads these
 rules from the route table, so a route without one fails the suite.
 """
 
@@ -18,7 +19,12 @@ from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts.models import ApiToken, LoginSession, Membership, Role, User
-from app.accounts.service import membership_get, session_resolve, token_resolve
+from app.accounts.service import (
+    membership_get,
+    memberships_of,
+    session_resolve,
+    token_resolve,
+)
 from app.assets.models import Asset
 from app.assets.service import asset_get
 from app.audit.service import audit_record
@@ -26,6 +32,7 @@ from app.brands.models import Brand
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError, NotFound
+from app.runs.models import Run
 
 SESSION_COOKIE = "atelier_session"
 CSRF_COOKIE = "atelier_csrf"
@@ -87,7 +94,7 @@ class AccessRule:
     """A route's access rule. `minimum` is the brand role it needs, if any."""
 
     minimum: Role | None = None
-    scope: Literal["public", "user", "superuser", "brand", "asset"]
+    scope: Literal["public", "user", "superuser", "any-admin", "brand", "asset", "run"]
 
 
 class Public(AccessRule):
@@ -178,11 +185,53 @@ class AssetRole(AccessRule):
         return AssetAccess(brand=access.brand, user=user, role=access.role, asset=asset)
 
 
+class BrandAdminAnywhere(AccessRule):
+    """An admin of at least one brand, or an operator: may register base models."""
+
+    scope = "any-admin"
+
+    def __call__(self, principal: PrincipalDep, session: SessionDep) -> User:
+        user = SignedIn()(principal)
+        if user.is_superuser or any(
+            m.role == Role.admin for m in memberships_of(session=session, user=user)
+        ):
+            return user
+        raise Forbidden("only a brand's admin may register base models")
+
+
+@dataclass(frozen=True)
+class RunAccess(BrandAccess):
+    run: Run | None = None
+
+
+class RunRole(AccessRule):
+    scope = "run"
+
+    def __init__(self, minimum: Role) -> None:
+        self.minimum = minimum
+
+    def __call__(self, run_id: int, principal: PrincipalDep, session: SessionDep) -> RunAccess:
+        user = SignedIn()(principal)
+        run = session.get(Run, run_id)
+        brand = session.get(Brand, run.brand_id) if run is not None else None
+        assert self.minimum is not None
+        try:
+            if run is None or brand is None:
+                raise NotFound("")
+            access = _brand_access(session, user, brand.slug, self.minimum)
+        except NotFound:
+            raise NotFound(f"no run {run_id}") from None
+        return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
+
+
 CreativeBrand = Annotated[BrandAccess, Depends(BrandRole(Role.creative))]
 MerchandiserBrand = Annotated[BrandAccess, Depends(BrandRole(Role.merchandiser))]
 AdminBrand = Annotated[BrandAccess, Depends(BrandRole(Role.admin))]
 CreativeAsset = Annotated[AssetAccess, Depends(AssetRole(Role.creative))]
 CurrentUser = Annotated[User, Depends(SignedIn())]
+CreativeRun = Annotated[RunAccess, Depends(RunRole(Role.creative))]
+AdminRun = Annotated[RunAccess, Depends(RunRole(Role.admin))]
+AnyAdmin = Annotated[User, Depends(BrandAdminAnywhere())]
 
 
 # CSRF ------------------------------------------------------------------------------------

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     LOGIN_FREE_FAILURES_PER_ADDRESS: int = 20
     LOGIN_MAX_WAIT_SECONDS: int = 15 * 60
 
+    # A worker renews its lease on a run every third of this; a run whose lease ran out is
+    # resumed by another worker from its last checkpoint.
+    RUN_LEASE_SECONDS: int = 30
+    RUN_VALIDATION_FRACTION: float = 0.2
+
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
     DEMO_ADMIN_PASSWORD: str = "atelier-demo"
 

@@ -1,6 +1,12 @@
 """Sending jobs to the workers, by task name: the web process never imports the worker."""
 
+from typing import Any
+
 from celery import Celery
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+_AFTER_COMMIT = "atelier_jobs_after_commit"
 
 
 def celery_client(broker_url: str) -> Celery:
@@ -18,3 +24,20 @@ def broker_ping(client: Celery) -> None:
     """Raise unless the broker answers within a few seconds."""
     with client.connection_for_write() as connection:
         connection.ensure_connection(max_retries=1, timeout=3)
+
+
+def job_send(*, session: Session, client: Celery, name: str, args: list[Any]) -> None:
+    """Send the task `name` once the session's transaction commits (never if it rolls back),
+    so that a worker never looks for a row that is not there yet."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((client, name, args))
+
+
+@event.listens_for(Session, "after_commit")
+def _send_jobs(session: Session) -> None:
+    for client, name, args in session.info.pop(_AFTER_COMMIT, []):
+        client.send_task(name, args=args, queue="gpu")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_jobs(session: Session) -> None:
+    session.info.pop(_AFTER_COMMIT, None)

@@ -15,12 +15,15 @@ from app.accounts.service import Throttled
 from app.assets import views as asset_views
 from app.audit import views as audit_views
 from app.auth import CsrfCookie, NotSignedIn, Public, SignedIn, csrf_protect
+from app.basemodels import views as basemodel_views
 from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
+from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.jobs import broker_ping, celery_client
 from app.members import views as member_views
+from app.runs import views as run_views
 from app.storage import open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
@@ -34,6 +37,9 @@ ROUTERS = [
         asset_views,
         styleguide_views,
         audit_views,
+        basemodel_views,
+        dataset_views,
+        run_views,
     )
     for router in (module.api, module.pages)
 ]

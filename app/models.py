@@ -11,8 +11,11 @@ from app.accounts.models import (
 )
 from app.assets.models import Asset, AssetStatus, Tag, asset_tags
 from app.audit.models import AuditEvent
+from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
+from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.db import Base
+from app.runs.models import Run, RunStatus
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
 
 __all__ = [
@@ -21,12 +24,19 @@ __all__ = [
     "AssetStatus",
     "AuditEvent",
     "Base",
+    "BaseModelStatus",
     "Brand",
+    "DatasetItem",
+    "DatasetVersion",
     "Invitation",
     "LoginSession",
     "LoginThrottle",
     "Membership",
+    "RegisteredModel",
     "Role",
+    "Run",
+    "RunStatus",
+    "Split",
     "StyleGuideVersion",
     "StyleTerm",
     "Tag",

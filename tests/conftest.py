@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.service import token_create, user_create
 from app.assets.images import Limits
+from app.basemodels.service import basemodel_demo_ensure
 from app.brands.models import Brand
 from app.config import Settings
 from app.db import Base, make_engine, make_sessionmaker
@@ -74,6 +75,8 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
         else:
             for table in tables:
                 connection.execute(text(f"DELETE FROM {table}"))
+    with make_sessionmaker(engine).begin() as session:  # what migrations seed, back again
+        basemodel_demo_ensure(session=session)
 
 
 @pytest.fixture

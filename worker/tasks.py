@@ -1,9 +1,62 @@
-"""Celery tasks: thin wrappers that take ids and call plain functions."""
+"""Celery tasks: thin wrappers that take ids and call plain functions (heavy imports inside)."""
+
+import logging
+import threading
+
+from celery.signals import worker_ready, worker_shutting_down
 
 from worker.celery_app import app
+from worker.config import settings
+
+log = logging.getLogger(__name__)
+_stop_recovery = threading.Event()
 
 
 @app.task(name="atelier.ping")
 def ping() -> str:
     """Answer 'pong': proves a worker consumes the queue (used by tests and health tooling)."""
     return "pong"
+
+
+@app.task(name="atelier.run_train")
+def run_train(run_id: int) -> None:
+    """Train a run; a redelivered or duplicate message finds the run not claimable and stops."""
+    from worker.execute import run_execute
+
+    run_execute(run_id)
+
+
+@app.task(name="atelier.base_model_check")
+def base_model_check(model_id: int) -> None:
+    """Check that a registered base model loads and has a chat template."""
+    from worker.basemodels import basemodel_check
+
+    basemodel_check(model_id)
+
+
+def recover_orphans() -> None:
+    """Send the runs whose worker died again; the next worker to claim one resumes it."""
+    from worker.execute import runs_recover
+
+    for run_id in runs_recover():
+        log.warning("run %s lost its worker; sending it again to be resumed", run_id)
+        run_train.apply_async(args=[run_id], queue="gpu")
+
+
+def _recovery_loop() -> None:
+    while not _stop_recovery.wait(settings.RUN_LEASE_SECONDS / 2):
+        try:
+            recover_orphans()
+        except Exception:  # the database may be away for a moment: try again next round
+            log.exception("recovering orphaned runs failed")
+
+
+@worker_ready.connect
+def _start_recovery(**_: object) -> None:
+    """In the worker's main process (no model, no CUDA there): watch for orphaned runs."""
+    threading.Thread(target=_recovery_loop, name="run-recovery", daemon=True).start()
+
+
+@worker_shutting_down.connect
+def _stop_recovery_loop(**_: object) -> None:
+    _stop_recovery.set()

@@ -25,11 +25,15 @@ from app.accounts.service import (
     session_start,
     token_create,
 )
+from app.assets.models import AssetStatus
 from app.assets.service import IngestReport, asset_ingest_image
 from app.auth import AccessRule
+from app.basemodels.service import basemodel_default
 from app.brands.service import brand_create
 from app.config import Settings
+from app.datasets.service import dataset_freeze
 from app.main import create_app, route_table
+from app.runs.models import Run, RunStatus
 from app.storage import LocalBlobStore
 from app.styleguides.service import styleguide_upload
 from tests import corpus
@@ -75,18 +79,31 @@ POLICY = {
     ("GET", "/api/v1/auth/tokens"): "user",
     ("POST", "/api/v1/auth/tokens"): "user",
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): "user",
+    ("GET", "/api/v1/base-models"): "user",
+    ("POST", "/api/v1/base-models"): "any-admin",
     ("GET", "/api/v1/brands"): "user",
     ("POST", "/api/v1/brands"): "superuser",
     ("POST", "/api/v1/brands/{slug}/assets"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/assets"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/audit"): "brand:admin",
+    ("POST", "/api/v1/brands/{slug}/datasets"): "brand:admin",
+    ("GET", "/api/v1/brands/{slug}/datasets"): "brand:creative",
+    ("GET", "/api/v1/brands/{slug}/datasets/{version}"): "brand:creative",
+    ("GET", "/api/v1/brands/{slug}/datasets/{version}/diff/{other}"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/members"): "brand:admin",
     ("POST", "/api/v1/brands/{slug}/members"): "brand:admin",
     ("PATCH", "/api/v1/brands/{slug}/members/{user_id}"): "brand:admin",
     ("DELETE", "/api/v1/brands/{slug}/members/{user_id}"): "brand:admin",
+    ("POST", "/api/v1/brands/{slug}/runs"): "brand:admin",
+    ("GET", "/api/v1/brands/{slug}/runs"): "brand:creative",
     ("POST", "/api/v1/brands/{slug}/styleguides"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/styleguides/{version}"): "brand:creative",
     ("GET", "/api/v1/openapi.json"): "user",
+    ("GET", "/api/v1/runs/{run_id}"): "run:creative",
+    ("GET", "/api/v1/runs/{run_id}/adapter"): "run:creative",
+    ("POST", "/api/v1/runs/{run_id}/cancel"): "run:admin",
+    ("GET", "/base-models"): "user",
+    ("POST", "/base-models"): "any-admin",
     ("GET", "/brands/{slug}"): "brand:creative",
     ("GET", "/brands/{slug}/assets"): "brand:creative",
     ("GET", "/brands/{slug}/assets/{asset_id}"): "brand:creative",
@@ -97,6 +114,9 @@ POLICY = {
     ("POST", "/brands/{slug}/members"): "brand:admin",
     ("POST", "/brands/{slug}/members/{user_id}/remove"): "brand:admin",
     ("POST", "/brands/{slug}/members/{user_id}/role"): "brand:admin",
+    ("GET", "/brands/{slug}/runs"): "brand:creative",
+    ("POST", "/brands/{slug}/runs"): "brand:admin",
+    ("POST", "/brands/{slug}/runs/demo"): "brand:admin",
     ("GET", "/brands/{slug}/styleguide"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
@@ -107,6 +127,8 @@ POLICY = {
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
     ("POST", "/logout"): "user",
+    ("GET", "/runs/{run_id}"): "run:creative",
+    ("POST", "/runs/{run_id}/cancel"): "run:admin",
 }
 
 
@@ -178,13 +200,45 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
         invited_by=people["admin"],
         settings=settings,
     )
+    asset = report.accepted[0][1]
+    asset.status = AssetStatus.approved
+    second = IngestReport()
+    asset_ingest_image(
+        session=session,
+        store=store,
+        brand=brand,
+        filename="b.png",
+        data=corpus.png(colour=(1, 2, 3)),
+        caption="",
+        tags=(),
+        limits=_limits(settings),
+        report=second,
+    )
+    second.accepted[0][1].status = AssetStatus.approved
+    dataset, _ = dataset_freeze(
+        session=session, brand=brand, user=people["admin"], validation_fraction=0.5
+    )
+    run = Run(
+        brand_id=brand.id,
+        base_model_id=basemodel_default(session=session).id,
+        dataset_id=dataset.id,
+        status=RunStatus.succeeded,
+        settings={},
+        settings_hash="0" * 64,
+        adapter_key="runs/matrix/adapter.zip",
+    )
+    session.add(run)
+    session.flush()
+    store.put(run.adapter_key, b"PK\x05\x06" + b"\0" * 18)
     shared = {
         "slug": "maison",
-        "asset_id": str(report.accepted[0][1].id),
+        "asset_id": str(asset.id),
         "version": "1",
+        "other": "1",
         "user_id": str(victim.id),
         "invitation_id": str(invitation.id),
         "token": secret,
+        "run_id": str(run.id),
     }
     params: dict[str, dict[str, str]] = {}
     tokens: dict[str, str] = {}
@@ -216,6 +270,8 @@ def expected(rule: AccessRule, caller: str) -> str:
         return "allowed"
     if rule.scope == "superuser":
         return "allowed" if caller == "operator" else "forbidden"
+    if rule.scope == "any-admin":  # an operator, or an admin of some brand
+        return "allowed" if caller in ("operator", "outsider", "admin") else "forbidden"
     if caller in ("operator", "outsider"):
         return "hidden"
     assert rule.minimum is not None

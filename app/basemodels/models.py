@@ -1,0 +1,41 @@
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Timestamped, UTCDateTime
+
+DEMO_MODEL_SOURCE = "models/demo-captioner"  # relative to the project: shipped with it
+
+
+class BaseModelStatus(enum.StrEnum):
+    checking = "checking"
+    ready = "ready"
+    failed = "failed"
+
+
+class RegisteredModel(Timestamped, Base):
+    """A vision-language model runs start from: a hub id or a local path, at a revision."""
+
+    __tablename__ = "base_models"
+    __table_args__ = (UniqueConstraint("source", "revision"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    source: Mapped[str] = mapped_column(String(500))
+    # "" means the default branch; a commit sha or tag pins it.
+    revision: Mapped[str] = mapped_column(String(100), default="")
+    status: Mapped[BaseModelStatus] = mapped_column(
+        Enum(BaseModelStatus, native_enum=False, length=16, validate_strings=True),
+        default=BaseModelStatus.checking,
+    )
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    family: Mapped[str] = mapped_column(String(100), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    registered_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL")
+    )

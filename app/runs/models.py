@@ -1,0 +1,69 @@
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Timestamped, UTCDateTime
+
+
+class RunStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+
+
+class Run(Timestamped, Base):
+    """A QLoRA fine-tuning run. Its progress lives here, written by the worker as it trains."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_brand_id_id", "brand_id", "id"),
+        Index("ix_runs_status_lease_expires_at", "status", "lease_expires_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id", ondelete="CASCADE"))
+    base_model_id: Mapped[int] = mapped_column(ForeignKey("base_models.id"))
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    status: Mapped[RunStatus] = mapped_column(
+        Enum(RunStatus, native_enum=False, length=16, validate_strings=True),
+        default=RunStatus.queued,
+    )
+    preset: Mapped[str] = mapped_column(String(50), default="")
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON)
+    settings_hash: Mapped[str] = mapped_column(String(64))
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    # Who is running it: a worker holds the lease while its heartbeat renews it; a run whose
+    # lease ran out is another worker's to resume. `attempt` counts the claims.
+    attempt: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str] = mapped_column(String(200), default="")
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    step: Mapped[int] = mapped_column(Integer, default=0)
+    total_steps: Mapped[int] = mapped_column(Integer, default=0)
+    epoch: Mapped[float] = mapped_column(Float, default=0.0)
+    loss: Mapped[float | None] = mapped_column(Float, default=None)
+    learning_rate: Mapped[float | None] = mapped_column(Float, default=None)
+    eta_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    history: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    log: Mapped[str] = mapped_column(Text, default="")
+
+    checkpoint_key: Mapped[str] = mapped_column(String(300), default="")
+    checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
+    adapter_key: Mapped[str] = mapped_column(String(300), default="")
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_summary: Mapped[str] = mapped_column(String(500), default="")
+    error_trace: Mapped[str] = mapped_column(Text, default="")
+
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)

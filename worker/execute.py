@@ -1,0 +1,239 @@
+"""A run from claim to outcome: read the rows, train with progress, keep the adapter and the
+run card, record the result. Exactly one worker works on a run at a time (see Lease)."""
+
+import logging
+import os
+import shutil
+import socket
+import traceback
+import uuid
+from dataclasses import dataclass, fields, replace
+from functools import cache
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.assets.images import image_to_rgb
+from app.assets.models import Asset
+from app.basemodels.models import RegisteredModel
+from app.basemodels.service import basemodel_location
+from app.config import VAR
+from app.datasets.models import DatasetVersion, Split
+from app.datasets.service import dataset_items
+from app.db import make_engine, make_sessionmaker, utcnow
+from app.runs.models import Run, RunStatus
+from app.storage import BlobStore, open_store
+from app.styleguides.models import TermKind
+from app.styleguides.service import styleguide_current
+from worker.config import TrainSettings, settings
+from worker.progress import Lease, ProgressCallback, folder_unzip, folder_zip, log_append
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 3
+
+
+@cache
+def sessions() -> sessionmaker[Session]:
+    return make_sessionmaker(make_engine(settings.DATABASE_URL))
+
+
+@cache
+def store() -> BlobStore:
+    return open_store(settings.STORAGE_URL)
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+@dataclass(frozen=True)
+class RunJob:
+    """What a run needs, read once from its rows."""
+
+    base: str
+    revision: str | None
+    settings: TrainSettings
+    item_keys: list[tuple[str, str]]  # (blob key of the original, caption)
+    checkpoint_key: str
+    instruction: str
+
+
+def run_execute(run_id: int) -> None:
+    """Claim the run, train it (resuming from its last checkpoint), record the outcome."""
+    lease = Lease(sessions(), run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
+    if not lease.claim():
+        log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
+        return
+    lease.start_heartbeat()
+    workdir = VAR / "work" / f"run-{run_id}-{uuid.uuid4().hex[:6]}"
+    try:
+        if _too_many_attempts(run_id):
+            return
+        _train(run_id, lease, workdir)
+    except Exception as exc:  # recorded on the run: users see a sentence, admins the trace
+        log.exception("run %s failed", run_id)
+        _finish(
+            run_id, RunStatus.failed, summary=failure_sentence(exc), trace=traceback.format_exc()
+        )
+    finally:
+        lease.release()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _too_many_attempts(run_id: int) -> bool:
+    with sessions().begin() as session:
+        attempt = session.get_one(Run, run_id).attempt
+    if attempt <= MAX_ATTEMPTS:
+        return False
+    _finish(
+        run_id,
+        RunStatus.failed,
+        summary=f"The run was interrupted {MAX_ATTEMPTS} times and was not tried again.",
+    )
+    return True
+
+
+def _train(run_id: int, lease: Lease, workdir: Path) -> None:
+    from worker.data import Example
+    from worker.train import qlora_train
+
+    job = _job(run_id)
+    examples = [
+        Example(image=image_to_rgb(store().get(key)), caption=caption)
+        for key, caption in job.item_keys
+    ]
+    resume = None
+    if job.checkpoint_key:
+        step = job.checkpoint_key.rsplit("checkpoint-", 1)[1].removesuffix(".zip")
+        resume = folder_unzip(
+            store().get(job.checkpoint_key), workdir / "checkpoints" / f"checkpoint-{step}"
+        )
+    progress = ProgressCallback(sessions=sessions(), run_id=run_id, lease=lease, store=store())
+    result = qlora_train(
+        base=job.base,
+        revision=job.revision,
+        examples=examples,
+        s=replace(job.settings, instruction=job.instruction),
+        output_dir=workdir,
+        callbacks=[progress],
+        resume_from=resume,
+    )
+    if lease.lost.is_set():
+        log.warning("run %s: lease lost; another worker carries on", run_id)
+    elif progress.cancelled:
+        _finish(run_id, RunStatus.cancelled, summary="Cancelled.")
+    else:
+        key = f"runs/{run_id}/adapter.zip"
+        store().put(key, folder_zip(result.adapter_dir))
+        _succeed(run_id, key, result)
+
+
+def _job(run_id: int) -> RunJob:
+    with sessions()() as session:
+        run = session.get_one(Run, run_id)
+        base = session.get_one(RegisteredModel, run.base_model_id)
+        items = dataset_items(session=session, dataset_id=run.dataset_id, split=Split.train)
+        assets = {
+            a.id: a
+            for a in session.scalars(select(Asset).where(Asset.id.in_([i.asset_id for i in items])))
+        }
+        train_settings = TrainSettings(
+            **{
+                f.name: run.settings[f.name]
+                for f in fields(TrainSettings)
+                if f.name in run.settings
+            }
+        )
+        return RunJob(
+            base=basemodel_location(base),
+            revision=base.revision or None,
+            settings=train_settings,
+            item_keys=[(assets[i.asset_id].original_key, i.caption) for i in items],
+            checkpoint_key=run.checkpoint_key,
+            instruction=_instruction(session, run, train_settings),
+        )
+
+
+def _instruction(session: Session, run: Run, s: TrainSettings) -> str:
+    """The settings' instruction, with the style guide's preferred terms when asked for."""
+    if not s.style_terms_in_prompt:
+        return s.instruction
+    from app.brands.models import Brand
+
+    guide = styleguide_current(session=session, brand=session.get_one(Brand, run.brand_id))
+    terms = [t.term for t in guide.terms if t.kind == TermKind.prefer] if guide else []
+    return f"{s.instruction} Use these terms: {', '.join(terms)}." if terms else s.instruction
+
+
+def _succeed(run_id: int, adapter_key: str, result: object) -> None:
+    with sessions().begin() as session:
+        run = session.get_one(Run, run_id)
+        dataset = session.get_one(DatasetVersion, run.dataset_id)
+        base = session.get_one(RegisteredModel, run.base_model_id)
+        run.adapter_key = adapter_key
+        run.card = run_card(run=run, base=base, dataset=dataset, result=result)
+        run.status, run.finished_at, run.eta_seconds = RunStatus.succeeded, utcnow(), 0.0
+        log_append(run, "succeeded: adapter kept")
+
+
+def _finish(run_id: int, status: RunStatus, *, summary: str, trace: str = "") -> None:
+    with sessions().begin() as session:
+        run = session.get_one(Run, run_id)
+        run.status, run.finished_at = status, utcnow()
+        run.error_summary, run.error_trace = summary[:500], trace
+        log_append(run, f"{status.value}: {summary}")
+
+
+def run_card(
+    *, run: Run, base: RegisteredModel, dataset: DatasetVersion, result: object
+) -> dict[str, object]:
+    """What anyone needs to know about how an adapter was made and what it cost."""
+    r = result  # a worker.train.TrainResult
+    trainable, total = r.trainable_params, r.total_params  # type: ignore[attr-defined]
+    return {
+        "base_model": base.source,
+        "base_revision": base.revision or "default branch",
+        "dataset_version": dataset.version,
+        "dataset_hash": dataset.content_hash,
+        "settings_hash": run.settings_hash,
+        "preset": run.preset,
+        "trainable_params": trainable,
+        "total_params": total,
+        "trainable_share": round(trainable / total, 6) if total else 0.0,
+        "base_weights_bytes_4bit": r.base_weight_bytes_4bit,  # type: ignore[attr-defined]
+        "base_weights_bytes_16bit": r.base_weight_bytes_16bit,  # type: ignore[attr-defined]
+        "peak_rss_bytes": r.peak_rss_bytes,  # type: ignore[attr-defined]
+        "cuda_max_allocated_bytes": r.cuda_max_allocated_bytes,  # type: ignore[attr-defined]
+        "adapter_bytes": r.adapter_bytes,  # type: ignore[attr-defined]
+        "wall_seconds": round(r.wall_seconds, 1),  # type: ignore[attr-defined]
+        "samples_per_second": round(r.samples_per_second, 3),  # type: ignore[attr-defined]
+        "tokens_per_second": round(r.tokens_per_second, 1),  # type: ignore[attr-defined]
+        "steps": r.steps,
+        "train_loss": round(r.train_loss, 5),  # type: ignore[attr-defined]
+    }
+
+
+def failure_sentence(exc: BaseException) -> str:
+    """What went wrong, in a sentence a user can act on."""
+    name = type(exc).__name__
+    if "OutOfMemory" in name or isinstance(exc, MemoryError):
+        return "The run ran out of memory: try a smaller batch size or maximum image size."
+    if (
+        isinstance(exc, (OSError, FileNotFoundError))
+        and "from_pretrained" in traceback.format_exc()
+    ):
+        return f"The base model could not be loaded: {exc}"[:300]
+    return f"Training stopped with an error ({name}): {exc}"[:300]
+
+
+def runs_recover() -> list[int]:
+    """Runs whose worker died (running, lease run out): send them again, to be resumed."""
+    now = utcnow()
+    with sessions()() as session:
+        orphans = list(
+            session.scalars(
+                select(Run.id).where(Run.status == RunStatus.running, Run.lease_expires_at < now)
+            )
+        )
+    return orphans
