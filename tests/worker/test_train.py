@@ -1,0 +1,200 @@
+"""QLoRA on tiny models of three families: 4-bit loading, one training path for all, loss that
+goes down, an adapter that reloads in plain transformers, and resuming from a checkpoint."""
+
+from pathlib import Path
+
+import bitsandbytes as bnb
+import pytest
+import torch
+from peft import PeftModel, get_peft_model
+from safetensors.torch import load_file
+from transformers import (
+    AutoModelForImageTextToText,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+)
+
+from worker.config import lora_config, quantization_config
+from worker.data import Example
+from worker.generate import captions_generate
+from worker.modelkit import FAMILIES, Family
+from worker.train import adapter_load, base_load, checkpoint_last, qlora_train
+
+from .conftest import CAPTIONS, Overfit, tiny_settings
+
+
+def _linears(model: torch.nn.Module, part: str) -> dict[str, type]:
+    return {
+        name: type(module)
+        for name, module in model.named_modules()
+        if isinstance(module, torch.nn.Linear) and part in name and "head" not in name
+    }
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_language_model_loads_in_4bit_and_vision_tower_in_full(
+    family: Family, model_dirs: dict[Family, Path]
+) -> None:
+    model, _ = base_load(str(model_dirs[family]), None, tiny_settings())
+    language = _linears(model, "language_model" if family != "idefics3" else "text_model")
+    vision = _linears(model, "vision")
+    assert len(language) == 14 and len(vision) == 6
+    assert all(kind is bnb.nn.Linear4bit for kind in language.values())
+    assert all(kind is torch.nn.Linear for kind in vision.values())
+    assert type(model.lm_head) is torch.nn.Linear
+    assert not any(p.requires_grad for p in model.parameters())  # frozen until LoRA
+    adapted = get_peft_model(model, lora_config(tiny_settings()))
+    wrapped = {
+        n.removeprefix("base_model.model.").removesuffix(".base_layer")
+        for n, m in adapted.named_modules()
+        if n.endswith("base_layer")
+    }
+    assert wrapped == set(language)
+
+
+def test_loss_goes_down_and_the_adapter_learns_the_captions(
+    overfit: Overfit, examples: list[Example]
+) -> None:
+    losses = overfit.recorder.losses
+    assert len(losses) == 30 and overfit.result.steps == 30
+    assert sum(losses[-5:]) / 5 < sum(losses[:5]) / 5 - 0.5
+    model, processor = base_load(str(overfit.base), None, overfit.settings)
+    images = [e.image for e in examples]
+    before = captions_generate(
+        model=model,
+        processor=processor,
+        images=images,
+        instruction=overfit.settings.instruction,
+        max_new_tokens=16,
+    )
+    adapted = adapter_load(model, overfit.result.adapter_dir)
+    after = captions_generate(
+        model=adapted,
+        processor=processor,
+        images=images,
+        instruction=overfit.settings.instruction,
+        batch_size=3,
+        max_new_tokens=16,
+    )
+    assert sum(a == c for a, c in zip(after, CAPTIONS, strict=True)) >= 2, after
+    assert not any(b == c for b, c in zip(before, CAPTIONS, strict=True)), before
+
+
+def test_result_reports_sizes_and_speed(overfit: Overfit) -> None:
+    r = overfit.result
+    assert {p.name for p in r.adapter_dir.iterdir()} >= {
+        "adapter_model.safetensors",
+        "adapter_config.json",
+    }
+    assert 0 < r.trainable_params < r.total_params
+    assert r.base_weight_bytes_16bit == (r.total_params - r.trainable_params) * 2
+    assert r.base_weight_bytes_4bit > 0 and r.peak_rss_bytes > 0
+    assert r.cuda_max_allocated_bytes is None
+    assert r.adapter_bytes > r.trainable_params * 4  # fp32 weights, plus the config
+    assert r.wall_seconds > 0 and r.samples_per_second > 0 and r.tokens_per_second > 0
+    assert 0 < r.train_loss < 10
+
+
+def test_saved_adapter_reloads_in_plain_transformers(overfit: Overfit) -> None:
+    base = AutoModelForImageTextToText.from_pretrained(
+        overfit.base, quantization_config=quantization_config(overfit.settings)
+    )
+    model = PeftModel.from_pretrained(base, overfit.result.adapter_dir).eval()
+    with torch.no_grad():
+        logits = model(**overfit.recorder.batch).logits
+    assert overfit.recorder.logits is not None
+    torch.testing.assert_close(logits, overfit.recorder.logits, rtol=1e-4, atol=1e-4)
+
+
+def test_disabled_adapter_gives_the_base_outputs(overfit: Overfit, examples: list[Example]) -> None:
+    images, instruction = [e.image for e in examples], overfit.settings.instruction
+    base, processor = base_load(str(overfit.base), None, overfit.settings)
+    expected = captions_generate(
+        model=base, processor=processor, images=images, instruction=instruction, max_new_tokens=8
+    )
+    with torch.no_grad():
+        expected_logits = base(**overfit.recorder.batch).logits
+    other, _ = base_load(str(overfit.base), None, overfit.settings)
+    adapted = adapter_load(other, overfit.result.adapter_dir)
+    with adapted.disable_adapter():
+        got = captions_generate(
+            model=adapted,
+            processor=processor,
+            images=images,
+            instruction=instruction,
+            max_new_tokens=8,
+        )
+        with torch.no_grad():
+            got_logits = adapted(**overfit.recorder.batch).logits
+    assert got == expected
+    torch.testing.assert_close(got_logits, expected_logits)
+    on = captions_generate(
+        model=adapted, processor=processor, images=images, instruction=instruction, max_new_tokens=8
+    )
+    assert on != expected
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_one_code_path_trains_every_family(
+    family: Family, model_dirs: dict[Family, Path], examples: list[Example], tmp_path: Path
+) -> None:
+    s = tiny_settings(max_steps=2, batch_size=2, gradient_checkpointing=True, lora_vision=True)
+    result = qlora_train(
+        base=str(model_dirs[family]), revision=None, examples=examples, s=s, output_dir=tmp_path
+    )
+    assert result.steps == 2 and 0 < result.train_loss < 10
+    weights = load_file(result.adapter_dir / "adapter_model.safetensors")
+    assert any("vision" in k for k in weights) and any("q_proj" in k for k in weights)
+
+
+class StopAt(TrainerCallback):
+    """Stops training after `step`, as a cancelled or dying worker would."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: object
+    ) -> None:
+        if state.global_step == self.step:
+            control.should_training_stop = True
+
+
+def test_resume_continues_from_the_checkpoint(
+    model_dirs: dict[Family, Path], examples: list[Example], tmp_path: Path
+) -> None:
+    # One example per step, dropout on: resuming mid-epoch must restore data order and RNG.
+    s = tiny_settings(max_steps=4, batch_size=1, checkpoint_steps=2, lora_dropout=0.1)
+    base = str(model_dirs["idefics3"])
+    whole = qlora_train(
+        base=base, revision=None, examples=examples, s=s, output_dir=tmp_path / "whole"
+    )
+    stopped = qlora_train(
+        base=base,
+        revision=None,
+        examples=examples,
+        s=s,
+        output_dir=tmp_path / "run",
+        callbacks=[StopAt(2)],
+    )
+    assert stopped.steps == 2
+    checkpoint = checkpoint_last(tmp_path / "run")
+    assert checkpoint is not None and checkpoint.name == "checkpoint-2"
+    resumed = qlora_train(
+        base=base,
+        revision=None,
+        examples=examples,
+        s=s,
+        output_dir=tmp_path / "run",
+        resume_from=checkpoint,
+    )
+    assert resumed.steps == 4 == whole.steps
+    assert resumed.samples_per_second > 0
+    expected = load_file(whole.adapter_dir / "adapter_model.safetensors")
+    got = load_file(resumed.adapter_dir / "adapter_model.safetensors")
+    assert expected.keys() == got.keys()
+    for key in expected:
+        torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
+    assert checkpoint_last(tmp_path / "run") == tmp_path / "run" / "checkpoints" / "checkpoint-4"

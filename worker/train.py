@@ -1,0 +1,191 @@
+"""QLoRA fine-tuning of a vision-language model, top to bottom.
+
+Load the base model with its language model in 4 bits, attach LoRA adapters, train them with
+the HF `Trainer` on the answer tokens of (image, caption) conversations, save the adapter in
+PEFT format. The same path serves every family that `AutoModelForImageTextToText` loads.
+"""
+
+import resource
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import (
+    AutoModelForImageTextToText,
+    AutoProcessor,
+    PreTrainedModel,
+    ProcessorMixin,
+    Trainer,
+    TrainerCallback,
+    TrainerControl,
+    TrainerState,
+    TrainingArguments,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from worker.config import TrainSettings, compute_dtype, lora_config, quantization_config
+from worker.data import Collator, Example
+
+
+@dataclass
+class TrainResult:
+    """What a run produced, and what it cost."""
+
+    adapter_dir: Path
+    steps: int  # the global step reached (counting steps of the run resumed from)
+    train_loss: float  # mean training loss over the steps of this call
+    trainable_params: int
+    total_params: int
+    base_weight_bytes_4bit: int  # the frozen base parameters as they lie in memory
+    base_weight_bytes_16bit: int  # the same parameters at 2 bytes each
+    peak_rss_bytes: int  # of the whole process, since it started
+    cuda_max_allocated_bytes: int | None
+    adapter_bytes: int
+    wall_seconds: float  # of the training loop, this call
+    samples_per_second: float
+    tokens_per_second: float  # non-padding tokens (image tokens included)
+
+
+def base_load(
+    path_or_id: str, revision: str | None, s: TrainSettings
+) -> tuple[PreTrainedModel, ProcessorMixin]:
+    """The base model, language model in 4 bits and frozen, ready for k-bit training."""
+    processor = AutoProcessor.from_pretrained(path_or_id, revision=revision)
+    model = AutoModelForImageTextToText.from_pretrained(
+        path_or_id,
+        revision=revision,
+        quantization_config=quantization_config(s),
+        dtype=compute_dtype(s),  # of the layers left unquantised
+    )
+    model = prepare_model_for_kbit_training(
+        model,
+        use_gradient_checkpointing=s.gradient_checkpointing,
+        gradient_checkpointing_kwargs={"use_reentrant": False},
+    )
+    return model, processor
+
+
+def training_args(s: TrainSettings, output_dir: Path) -> TrainingArguments:
+    """The Trainer's arguments for `s`: checkpoints under output_dir/checkpoints."""
+    dtype = compute_dtype(s)
+    return TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        per_device_train_batch_size=s.batch_size,
+        gradient_accumulation_steps=s.grad_accum,
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup_ratio,  # a float below 1 is a share of the steps
+        weight_decay=s.weight_decay,
+        max_grad_norm=s.max_grad_norm,
+        bf16=dtype == torch.bfloat16,
+        fp16=dtype == torch.float16,
+        use_cpu=not torch.cuda.is_available(),
+        dataloader_pin_memory=torch.cuda.is_available(),
+        seed=s.seed,
+        logging_steps=s.logging_steps,
+        save_strategy="steps",
+        save_steps=s.checkpoint_steps,
+        save_total_limit=2,
+        remove_unused_columns=False,  # the collator needs the images, not columns
+        include_num_input_tokens_seen="non_padding",
+        report_to=[],
+        disable_tqdm=True,  # progress goes to the run's row, through a callback
+    )
+
+
+class _Meter(TrainerCallback):
+    """Where this call's training loop started and when it ended (a resumed run starts late)."""
+
+    def on_train_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: object
+    ) -> None:
+        self.start_step, self.start_tokens = state.global_step, state.num_input_tokens_seen
+        self.start = time.perf_counter()
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kw: object
+    ) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def qlora_train(
+    *,
+    base: str,
+    revision: str | None,
+    examples: Sequence[Example],
+    s: TrainSettings,
+    output_dir: Path,
+    callbacks: Sequence[TrainerCallback] = (),
+    resume_from: Path | None = None,
+) -> TrainResult:
+    """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter."""
+    set_seed(s.seed)  # before the adapters are initialised
+    base_model, processor = base_load(base, revision, s)
+    model = get_peft_model(base_model, lora_config(s))
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    meter = _Meter()
+    trainer = Trainer(
+        model=model,
+        args=training_args(s, output_dir),
+        train_dataset=list(examples),  # any sequence with len() will do
+        data_collator=Collator(processor, s.instruction, s.max_length, s.max_image_pixels),
+        callbacks=[meter, *callbacks],
+    )
+    output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    adapter_dir = output_dir / "adapter"
+    model.save_pretrained(str(adapter_dir))
+    return _result(model, trainer.state, meter, s, adapter_dir, output.training_loss)
+
+
+def _result(
+    model: PeftModel,
+    state: TrainerState,
+    meter: _Meter,
+    s: TrainSettings,
+    adapter_dir: Path,
+    loss: float,
+) -> TrainResult:
+    trainable, total = model.get_nb_trainable_parameters()
+    frozen = [p for p in model.parameters() if not p.requires_grad]  # the base model's
+    samples = (state.global_step - meter.start_step) * s.batch_size * s.grad_accum
+    tokens = state.num_input_tokens_seen - meter.start_tokens
+    seconds = max(meter.seconds, 1e-9)
+    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes there, KiB on Linux
+    return TrainResult(
+        adapter_dir=adapter_dir,
+        steps=state.global_step,
+        train_loss=loss,
+        trainable_params=trainable,
+        total_params=total,
+        base_weight_bytes_4bit=sum(p.numel() * p.element_size() for p in frozen),
+        base_weight_bytes_16bit=(total - trainable) * 2,
+        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib,
+        cuda_max_allocated_bytes=(
+            torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
+        ),
+        adapter_bytes=sum(f.stat().st_size for f in adapter_dir.iterdir() if f.is_file()),
+        wall_seconds=meter.seconds,
+        samples_per_second=samples / seconds,
+        tokens_per_second=tokens / seconds,
+    )
+
+
+def checkpoint_last(output_dir: Path) -> Path | None:
+    """The latest checkpoint a run in `output_dir` left, to resume from; None if none."""
+    folder = output_dir / "checkpoints"
+    last = get_last_checkpoint(str(folder)) if folder.is_dir() else None
+    return Path(last) if last else None
+
+
+def adapter_load(base_model: PreTrainedModel, adapter_dir: Path) -> PeftModel:
+    """`base_model` with the adapter saved in `adapter_dir`, in eval mode, for generation."""
+    model = PeftModel.from_pretrained(base_model, adapter_dir)
+    return model.eval()
