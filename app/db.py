@@ -64,7 +64,10 @@ def make_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        # IMMEDIATE: take the write lock up front. A deferred transaction that read first and
+        # writes later cannot wait for a concurrent writer (SQLite answers "database is
+        # locked" at once); an immediate one waits its turn under busy_timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 

@@ -10,6 +10,7 @@ import uuid
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -28,6 +29,9 @@ from app.styleguides.models import TermKind
 from app.styleguides.service import styleguide_current
 from worker.config import TrainSettings, settings
 from worker.progress import Lease, ProgressCallback, folder_unzip, folder_zip, log_append
+
+if TYPE_CHECKING:
+    from worker.train import TrainResult
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
@@ -166,7 +170,7 @@ def _instruction(session: Session, run: Run, s: TrainSettings) -> str:
     return f"{s.instruction} Use these terms: {', '.join(terms)}." if terms else s.instruction
 
 
-def _succeed(run_id: int, adapter_key: str, result: object) -> None:
+def _succeed(run_id: int, adapter_key: str, result: "TrainResult") -> None:
     with sessions().begin() as session:
         run = session.get_one(Run, run_id)
         dataset = session.get_one(DatasetVersion, run.dataset_id)
@@ -186,11 +190,11 @@ def _finish(run_id: int, status: RunStatus, *, summary: str, trace: str = "") ->
 
 
 def run_card(
-    *, run: Run, base: RegisteredModel, dataset: DatasetVersion, result: object
+    *, run: Run, base: RegisteredModel, dataset: DatasetVersion, result: "TrainResult"
 ) -> dict[str, object]:
     """What anyone needs to know about how an adapter was made and what it cost."""
-    r = result  # a worker.train.TrainResult
-    trainable, total = r.trainable_params, r.total_params  # type: ignore[attr-defined]
+    r = result
+    trainable, total = r.trainable_params, r.total_params
     return {
         "base_model": base.source,
         "base_revision": base.revision or "default branch",
@@ -201,16 +205,16 @@ def run_card(
         "trainable_params": trainable,
         "total_params": total,
         "trainable_share": round(trainable / total, 6) if total else 0.0,
-        "base_weights_bytes_4bit": r.base_weight_bytes_4bit,  # type: ignore[attr-defined]
-        "base_weights_bytes_16bit": r.base_weight_bytes_16bit,  # type: ignore[attr-defined]
-        "peak_rss_bytes": r.peak_rss_bytes,  # type: ignore[attr-defined]
-        "cuda_max_allocated_bytes": r.cuda_max_allocated_bytes,  # type: ignore[attr-defined]
-        "adapter_bytes": r.adapter_bytes,  # type: ignore[attr-defined]
-        "wall_seconds": round(r.wall_seconds, 1),  # type: ignore[attr-defined]
-        "samples_per_second": round(r.samples_per_second, 3),  # type: ignore[attr-defined]
-        "tokens_per_second": round(r.tokens_per_second, 1),  # type: ignore[attr-defined]
+        "base_weights_bytes_4bit": r.base_weight_bytes_4bit,
+        "base_weights_bytes_16bit": r.base_weight_bytes_16bit,
+        "peak_rss_bytes": r.peak_rss_bytes,
+        "cuda_max_allocated_bytes": r.cuda_max_allocated_bytes,
+        "adapter_bytes": r.adapter_bytes,
+        "wall_seconds": round(r.wall_seconds, 1),
+        "samples_per_second": round(r.samples_per_second, 3),
+        "tokens_per_second": round(r.tokens_per_second, 1),
         "steps": r.steps,
-        "train_loss": round(r.train_loss, 5),  # type: ignore[attr-defined]
+        "train_loss": round(r.train_loss, 5),
     }
 
 

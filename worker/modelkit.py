@@ -134,6 +134,12 @@ def tokenizer_train(
     )
 
 
+def _id(tokenizer: PreTrainedTokenizerFast, token: str) -> int:
+    found = tokenizer.convert_tokens_to_ids(token)
+    assert isinstance(found, int), token
+    return found
+
+
 def _vision(size: Size) -> dict[str, object]:
     return {
         "hidden_size": size.vision_hidden,
@@ -169,7 +175,7 @@ def _idefics3(
         vision_config=_vision(size),
         text_config={"model_type": "llama", **_text(size, tokenizer)},
         scale_factor=scale,
-        image_token_id=tokenizer.convert_tokens_to_ids("<image>"),
+        image_token_id=_id(tokenizer, "<image>"),
     )
     image_processor = Idefics3ImageProcessorPil(
         do_image_splitting=False,
@@ -180,7 +186,7 @@ def _idefics3(
     processor = Idefics3Processor(
         image_processor, tokenizer, image_seq_len=seq_len, chat_template=IDEFICS3_TEMPLATE
     )
-    stop = [tokenizer.convert_tokens_to_ids("<end_of_utterance>"), tokenizer.eos_token_id]
+    stop = [_id(tokenizer, "<end_of_utterance>"), tokenizer.eos_token_id]
     return _model(config, stop), processor
 
 
@@ -190,7 +196,7 @@ def _llava(
     config = LlavaConfig(
         vision_config={"model_type": "siglip_vision_model", **_vision(size)},
         text_config={"model_type": "llama", **_text(size, tokenizer)},
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        image_token_index=_id(tokenizer, "<image>"),
         vision_feature_select_strategy="full",
         vision_feature_layer=-1,
     )
@@ -221,9 +227,9 @@ def _gemma3(
         text_config=text,
         vision_config=_vision(size),
         mm_tokens_per_image=tokens_per_image,
-        boi_token_index=tokenizer.convert_tokens_to_ids("<start_of_image>"),
-        eoi_token_index=tokenizer.convert_tokens_to_ids("<end_of_image>"),
-        image_token_index=tokenizer.convert_tokens_to_ids("<image_soft_token>"),
+        boi_token_index=_id(tokenizer, "<start_of_image>"),
+        eoi_token_index=_id(tokenizer, "<end_of_image>"),
+        image_token_index=_id(tokenizer, "<image_soft_token>"),
     )
     image_processor = Gemma3ImageProcessorPil(
         size={"height": size.image_size, "width": size.image_size}
@@ -234,7 +240,7 @@ def _gemma3(
         chat_template=GEMMA3_TEMPLATE,
         image_seq_length=tokens_per_image,
     )
-    stop = [tokenizer.convert_tokens_to_ids("<end_of_turn>"), tokenizer.eos_token_id]
+    stop = [_id(tokenizer, "<end_of_turn>"), tokenizer.eos_token_id]
     return _model(config, stop), processor
 
 

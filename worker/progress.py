@@ -116,6 +116,8 @@ class ProgressCallback(TrainerCallback):
 
         def begin(run: Run) -> None:
             run.total_steps = state.max_steps
+            # Resumed: the steps after the checkpoint are done again, so their points go.
+            run.history = [p for p in run.history if p["step"] <= state.global_step]
             run.started_at = run.started_at or utcnow()
             where = f"from step {state.global_step}" if state.global_step else "from the start"
             log_append(run, f"attempt {run.attempt}: training {state.max_steps} steps, {where}")
@@ -168,7 +170,7 @@ class ProgressCallback(TrainerCallback):
     def on_save(
         self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
     ) -> None:
-        folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         key = f"runs/{self.run_id}/checkpoints/checkpoint-{state.global_step}.zip"
         self.store.put(key, folder_zip(folder))
         with self.sessions.begin() as session:

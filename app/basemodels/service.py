@@ -45,12 +45,20 @@ def basemodel_default(*, session: Session) -> RegisteredModel:
 
 def basemodel_demo_ensure(*, session: Session) -> RegisteredModel:
     """The shipped demo captioner's row (migration 0003 adds it; this puts it back if gone)."""
-    found = session.scalar(select(RegisteredModel).where(
-        RegisteredModel.source == DEMO_MODEL_SOURCE, RegisteredModel.revision == ""))
+    found = session.scalar(
+        select(RegisteredModel).where(
+            RegisteredModel.source == DEMO_MODEL_SOURCE, RegisteredModel.revision == ""
+        )
+    )
     if found is None:
-        found = RegisteredModel(name="Atelier demo captioner (SmolVLM architecture)",
-                                source=DEMO_MODEL_SOURCE, revision="",
-                                status=BaseModelStatus.ready, is_default=True, family="idefics3")
+        found = RegisteredModel(
+            name="Atelier demo captioner (SmolVLM architecture)",
+            source=DEMO_MODEL_SOURCE,
+            revision="",
+            status=BaseModelStatus.ready,
+            is_default=True,
+            family="idefics3",
+        )
         session.add(found)
         session.flush()
     return found

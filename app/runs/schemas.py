@@ -38,6 +38,7 @@ class RunOut(BaseModel):
     attempt: int
     cancel_requested: bool
     error: str
+    log: str
     error_trace: str | None = Field(default=None, description="admins only")
     card: dict[str, Any]
     adapter_url: str | None
@@ -77,6 +78,7 @@ class RunOut(BaseModel):
             attempt=run.attempt,
             cancel_requested=run.cancel_requested,
             error=run.error_summary,
+            log=run.log,
             error_trace=run.error_trace if admin else None,
             card=run.card,
             adapter_url=f"/api/v1/runs/{run.id}/adapter" if run.adapter_key else None,

@@ -1,6 +1,6 @@
 """Runs: queue (admins), watch (everyone in the brand), cancel (admins), download the adapter."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -190,7 +190,7 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
     """The run, its live loss curve and log; htmx polls the `progress` block until it ends."""
     run = access.run
     assert run is not None
-    context = {
+    context: dict[str, Any] = {
         "brand": access.brand,
         "access": access,
         "run": run,
