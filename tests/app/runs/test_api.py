@@ -1,0 +1,157 @@
+"""Datasets and runs through the API, without a worker: freezing, diffs, validation of runs,
+and jobs sent only after the commit."""
+
+import subprocess
+import sys
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.basemodels.models import BaseModelStatus, RegisteredModel
+from app.brands.models import Brand
+from app.datasets.models import Split
+from app.datasets.service import split_of
+from app.runs.models import Run
+from tests import corpus
+
+DATASETS = "/api/v1/brands/maison/datasets"
+RUNS = "/api/v1/brands/maison/runs"
+
+
+def approve(client: TestClient, n: int, caption: str = "Camille tote", start: int = 0) -> list[int]:
+    files = [
+        ("files", (f"{i}.png", corpus.png(colour=(i, 2 * i, 3 * i))))
+        for i in range(start, start + n)
+    ]
+    ids = [
+        a["asset"]["id"]
+        for a in client.post("/api/v1/brands/maison/assets", files=files).json()["accepted"]
+    ]
+    for asset_id in ids:
+        client.patch(
+            f"/api/v1/assets/{asset_id}",
+            json={"status": "approved", "caption": f"{caption} {asset_id}"},
+        )
+    return ids
+
+
+def test_freeze_is_versioned_content_hashed_and_diffable(client: TestClient, brand: Brand) -> None:
+    assert client.post(DATASETS).status_code == 422, "nothing approved yet"
+    ids = approve(client, 10)
+    first = client.post(DATASETS)
+    assert first.status_code == 201
+    body = first.json()
+    assert body["version"] == 1 and len(body["content_hash"]) == 64
+    assert body["counts"]["total"] == 10
+    assert body["counts"]["train"] + body["counts"]["validation"] == 10
+    assert body["counts"]["train"] > 0 and body["counts"]["validation"] > 0
+    same = client.post(DATASETS)
+    assert same.status_code == 200 and same.json()["version"] == 1, "unchanged: no new version"
+
+    client.patch(f"/api/v1/assets/{ids[0]}", json={"caption": "Odette scarf"})
+    client.patch(f"/api/v1/assets/{ids[1]}", json={"status": "rejected"})
+    approve(client, 1, caption="Margaux pump", start=50)
+    second = client.post(DATASETS).json()
+    assert second["version"] == 2 and second["content_hash"] != body["content_hash"]
+    diff = client.get(f"{DATASETS}/1/diff/2").json()
+    assert len(diff["added"]) == 1 and diff["added"][0]["caption"].startswith("Margaux")
+    assert [r["asset_id"] for r in diff["removed"]] == [ids[1]]
+    assert [(c["before"]["caption"], c["after"]["caption"]) for c in diff["changed"]] == [
+        (f"Camille tote {ids[0]}", "Odette scarf")
+    ]
+    v1 = client.get(f"{DATASETS}/1").json()
+    assert len(v1["items"]) == 10, "a frozen version never changes"
+    splits = {i["sha256"]: i["split"] for i in v1["items"]}
+    v2 = client.get(f"{DATASETS}/2").json()
+    assert all(splits[i["sha256"]] == i["split"] for i in v2["items"] if i["sha256"] in splits)
+
+
+def test_split_is_by_hash_alone() -> None:
+    assert split_of("00000000" + "0" * 56, 0.2) == Split.validation
+    assert split_of("ffffffff" + "0" * 56, 0.2) == Split.train
+
+
+def test_a_run_is_committed_then_sent(
+    client: TestClient, brand: Brand, session: Session, settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    approve(client, 4)
+    dataset = client.post(DATASETS).json()
+    sent: list[tuple[str, list[int], bool]] = []
+
+    def record(name: str, args: list[int], queue: str) -> None:
+        with session.bind.connect() as connection:  # type: ignore[union-attr]
+            committed = connection.execute(select(Run.id).where(Run.id == args[0])).first()
+        sent.append((name, args, committed is not None))
+
+    monkeypatch.setattr(client.app.state.celery, "send_task", record)  # type: ignore[attr-defined]
+    response = client.post(RUNS, json={"dataset_id": dataset["id"], "preset": "quick-demo"})
+    assert response.status_code == 202
+    run = response.json()
+    assert run["status"] == "queued" and run["base_model"]["source"] == "models/demo-captioner"
+    assert run["settings"]["lora_r"] == 8
+    assert sent == [("atelier.run_train", [run["id"]], True)], "sent once, after the commit"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "message"),
+    [
+        ({"preset": "turbo"}, 422, "preset must be one of"),
+        ({"settings": {"lora_r": 0}}, 422, "lora_r"),
+        ({"settings": {"warp_drive": True}}, 422, "warp_drive"),
+        ({"base_model": 999}, 404, "no base model"),
+        ({"dataset_id": 999}, 404, "no dataset"),
+    ],
+)
+def test_bad_runs_are_refused_and_nothing_is_queued(
+    client: TestClient, brand: Brand, session: Session, body: dict, status: int, message: str
+) -> None:
+    approve(client, 3)
+    dataset = client.post(DATASETS).json()
+    response = client.post(RUNS, json={"dataset_id": dataset["id"], **body})
+    assert response.status_code == status and message in response.text
+    session.commit()
+    assert session.scalars(select(Run)).all() == []
+
+
+def test_a_base_model_that_is_not_ready_is_refused(
+    client: TestClient, brand: Brand, session: Session
+) -> None:
+    approve(client, 3)
+    dataset = client.post(DATASETS).json()
+    checking = RegisteredModel(name="x", source="some/model", status=BaseModelStatus.checking)
+    session.add(checking)
+    session.commit()
+    response = client.post(RUNS, json={"dataset_id": dataset["id"], "base_model": checking.id})
+    assert response.status_code == 409 and "not ready" in response.text
+
+
+def test_cancel_a_queued_run_at_once(client: TestClient, brand: Brand) -> None:
+    approve(client, 3)
+    dataset = client.post(DATASETS).json()
+    run = client.post(RUNS, json={"dataset_id": dataset["id"]}).json()
+    cancelled = client.post(f"/api/v1/runs/{run['id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    assert client.get(f"/api/v1/runs/{run['id']}/adapter").status_code == 404
+    page = client.get(f"/runs/{run['id']}")
+    assert page.status_code == 200 and "hx-trigger" not in page.text, "a finished run stops polling"
+
+
+def test_registering_a_base_model_twice_is_a_conflict(client: TestClient, brand: Brand) -> None:
+    first = client.post("/api/v1/base-models", json={"source": "org/model", "revision": "abc"})
+    assert first.status_code == 202 and first.json()["status"] == "checking"
+    assert (
+        client.post(
+            "/api/v1/base-models", json={"source": "org/model", "revision": "abc"}
+        ).status_code
+        == 409
+    )
+    models = client.get("/api/v1/base-models").json()
+    assert models[0]["is_default"] and models[0]["source"] == "models/demo-captioner"
+
+
+def test_the_web_process_never_imports_torch() -> None:
+    code = "import app.main, sys; app.main.create_app(); print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr
