@@ -8,8 +8,9 @@ RUN useradd --create-home --uid 1000 atelier
 
 # Dependencies first, so that code changes do not reinstall them.
 COPY pyproject.toml README.md ./
+# PyPI's default torch wheel for Linux is the CUDA build the GPU workers need.
 RUN mkdir app worker && touch app/__init__.py worker/__init__.py \
-    && pip install '.[postgres]' && pip uninstall -y atelier
+    && pip install '.[postgres,train]' && pip uninstall -y atelier
 
 COPY alembic.ini ./
 COPY app ./app
@@ -17,6 +18,7 @@ COPY worker ./worker
 COPY migrations ./migrations
 COPY templates ./templates
 COPY static ./static
+COPY models ./models
 # Editable: templates, static files and migrations are read from /srv/atelier at run time.
 RUN pip install --no-deps -e . && mkdir -p var /srv/blobs && chown -R atelier var /srv/blobs
 

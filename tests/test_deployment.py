@@ -28,6 +28,7 @@ def test_compose_sets_only_real_settings_and_runs_real_commands() -> None:
 
 def test_dockerfile_copies_what_the_app_reads_at_run_time() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
-    for path in ("app", "worker", "migrations", "templates", "static", "alembic.ini"):
+    for path in ("app", "worker", "migrations", "templates", "static", "models", "alembic.ini"):
         assert f"COPY {path} " in dockerfile, path
     assert CliRunner().invoke(main, ["serve", "--help"]).output.count("--no-worker") == 1
+    assert "postgres,train" in dockerfile, "the image runs the worker too"
