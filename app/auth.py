@@ -175,14 +175,28 @@ class AssetRole(AccessRule):
 
     def __call__(self, asset_id: int, principal: PrincipalDep, session: SessionDep) -> AssetAccess:
         user = SignedIn()(principal)
-        asset = asset_get(session=session, asset_id=asset_id)
-        brand = session.get_one(Brand, asset.brand_id)
-        assert self.minimum is not None
         try:
-            access = _brand_access(session, user, brand.slug, self.minimum)
+            asset: Asset | None = asset_get(session=session, asset_id=asset_id)
         except NotFound:
-            raise NotFound(f"no asset {asset_id}") from None
+            asset = None
+        owner = asset.brand_id if asset else None
+        access = _owner_access(session, user, owner, self.minimum, missing=f"no asset {asset_id}")
         return AssetAccess(brand=access.brand, user=user, role=access.role, asset=asset)
+
+
+def _owner_access(
+    session: SessionDep, user: User, brand_id: int | None, minimum: Role | None, *, missing: str
+) -> BrandAccess:
+    """Access to the brand that owns a row; NotFound(`missing`) if there is no such row or
+    the person is not a member of its brand (the two look alike from outside)."""
+    brand = session.get(Brand, brand_id) if brand_id is not None else None
+    assert minimum is not None
+    try:
+        if brand is None:
+            raise NotFound(missing)
+        return _brand_access(session, user, brand.slug, minimum)
+    except NotFound:
+        raise NotFound(missing) from None
 
 
 class BrandAdminAnywhere(AccessRule):
@@ -213,14 +227,8 @@ class RunRole(AccessRule):
     def __call__(self, run_id: int, principal: PrincipalDep, session: SessionDep) -> RunAccess:
         user = SignedIn()(principal)
         run = session.get(Run, run_id)
-        brand = session.get(Brand, run.brand_id) if run is not None else None
-        assert self.minimum is not None
-        try:
-            if run is None or brand is None:
-                raise NotFound("")
-            access = _brand_access(session, user, brand.slug, self.minimum)
-        except NotFound:
-            raise NotFound(f"no run {run_id}") from None
+        owner = run.brand_id if run else None
+        access = _owner_access(session, user, owner, self.minimum, missing=f"no run {run_id}")
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 

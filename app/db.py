@@ -45,8 +45,12 @@ class Timestamped:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
-def make_engine(url: str) -> Engine:
-    """Create an engine; SQLite gets foreign keys, WAL and working SAVEPOINTs."""
+def make_engine(url: str, *, immediate: bool = True) -> Engine:
+    """Create an engine; SQLite gets foreign keys, WAL and working SAVEPOINTs.
+
+    `immediate=False` is for observers that only read (the tests' own session): their
+    transactions then take no write lock.
+    """
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
@@ -67,7 +71,7 @@ def make_engine(url: str) -> Engine:
         # IMMEDIATE: take the write lock up front. A deferred transaction that read first and
         # writes later cannot wait for a concurrent writer (SQLite answers "database is
         # locked" at once); an immediate one waits its turn under busy_timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 

@@ -5,6 +5,7 @@ Tests that use the database run once per backend. ATELIER_TEST_BACKENDS=sqlite (
 postgresql) narrows that for a quick local run; CI runs both.
 """
 
+import functools
 import os
 import uuid
 from collections.abc import Iterator
@@ -17,7 +18,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from app.accounts.service import token_create, user_create
+from app.accounts.models import User
+from app.accounts.security import password_hash
+from app.accounts.service import token_create
 from app.assets.images import Limits
 from app.basemodels.service import basemodel_demo_ensure
 from app.brands.models import Brand
@@ -59,7 +62,8 @@ def database_url(
 
 @pytest.fixture(scope="session")
 def engine(database_url: str) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    """The tests' own engine: it arranges and checks, so it takes no write lock up front."""
+    engine = make_engine(database_url, immediate=False)
     yield engine
     engine.dispose()
 
@@ -122,10 +126,18 @@ OPERATOR_EMAIL = "operator@atelier.test"
 PASSWORD = "correct horse battery"
 
 
+@functools.cache
+def password_hash_once() -> str:
+    """PASSWORD's argon2 hash, computed once: argon2 is slow on purpose."""
+    return password_hash(PASSWORD)
+
+
 @pytest.fixture
 def operator_token(session: Session) -> str:
     """An API token of an operator (who may create brands, and administers those it creates)."""
-    user = user_create(session=session, email=OPERATOR_EMAIL, password=PASSWORD, is_superuser=True)
+    user = User(email=OPERATOR_EMAIL, password_hash=password_hash_once(), is_superuser=True)
+    session.add(user)
+    session.flush()
     _, secret = token_create(session=session, user=user, name="tests", days=1)
     session.commit()
     return secret

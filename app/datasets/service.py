@@ -4,7 +4,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.models import User
@@ -153,15 +153,4 @@ def dataset_diff(*, old: DatasetVersion, new: DatasetVersion) -> DatasetDiff:
             if (before[h].caption, sorted(before[h].tags))
             != (after[h].caption, sorted(after[h].tags))
         ],
-    )
-
-
-def dataset_count(*, session: Session, brand: Brand) -> int:
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(DatasetVersion)
-            .where(DatasetVersion.brand_id == brand.id)
-        )
-        or 0
     )
