@@ -232,7 +232,7 @@ def failure_sentence(exc: BaseException) -> str:
 
 
 def runs_recover() -> list[int]:
-    """Runs whose worker died (running, lease run out): send them again, to be resumed."""
+    """Runs whose worker died (running, their lease run out), to be sent again and resumed."""
     now = utcnow()
     with sessions()() as session:
         orphans = list(
