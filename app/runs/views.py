@@ -24,7 +24,7 @@ pages = APIRouter(include_in_schema=False)
 
 
 def _base_model(session: SessionDep, ref: int | str | None) -> RegisteredModel:
-    if ref is None:
+    if ref is None or ref == "":
         return basemodel_default(session=session)
     if isinstance(ref, int) or ref.isdigit():
         return basemodel_get(session=session, model_id=int(ref))

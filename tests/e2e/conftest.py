@@ -1,6 +1,7 @@
 """A live server (uvicorn with a worker-less web app) on a free port, and headless Chromium."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -82,6 +83,39 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[str]:
+    """`make demo` in miniature: the demo brand seeded, web and worker served together."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
+        "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
+        "STORAGE_URL": f"file://{tmp_path / 'blobs'}",
+    }
+    atelier = [sys.executable, "-m", "app.cli"]
+    subprocess.run([*atelier, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*atelier, "demo"], env=env, check=True, capture_output=True)
+    with (tmp_path / "serve.log").open("wb") as log:
+        server = subprocess.Popen(
+            [*atelier, "serve", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/healthz", server)
+        yield base
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.fixture(scope="session")
