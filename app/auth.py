@@ -238,6 +238,7 @@ AdminBrand = Annotated[BrandAccess, Depends(BrandRole(Role.admin))]
 CreativeAsset = Annotated[AssetAccess, Depends(AssetRole(Role.creative))]
 CurrentUser = Annotated[User, Depends(SignedIn())]
 CreativeRun = Annotated[RunAccess, Depends(RunRole(Role.creative))]
+MerchandiserRun = Annotated[RunAccess, Depends(RunRole(Role.merchandiser))]
 AdminRun = Annotated[RunAccess, Depends(RunRole(Role.admin))]
 AnyAdmin = Annotated[User, Depends(BrandAdminAnywhere())]
 

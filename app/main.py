@@ -21,6 +21,7 @@ from app.config import ROOT, Settings, settings
 from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
+from app.evaluations import views as evaluation_views
 from app.jobs import broker_ping, celery_client
 from app.members import views as member_views
 from app.runs import views as run_views
@@ -40,6 +41,7 @@ ROUTERS = [
         basemodel_views,
         dataset_views,
         run_views,
+        evaluation_views,
     )
     for router in (module.api, module.pages)
 ]

@@ -15,6 +15,7 @@ from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.db import Base
+from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus, Rating
 from app.runs.models import Run, RunStatus
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
 
@@ -28,10 +29,14 @@ __all__ = [
     "Brand",
     "DatasetItem",
     "DatasetVersion",
+    "Evaluation",
+    "EvaluationItem",
+    "EvaluationStatus",
     "Invitation",
     "LoginSession",
     "LoginThrottle",
     "Membership",
+    "Rating",
     "RegisteredModel",
     "Role",
     "Run",

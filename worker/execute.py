@@ -23,6 +23,7 @@ from app.config import VAR
 from app.datasets.models import DatasetVersion, Split
 from app.datasets.service import dataset_items
 from app.db import make_engine, make_sessionmaker, utcnow
+from app.evaluations.models import Evaluation, EvaluationStatus
 from app.runs.models import Run, RunStatus
 from app.storage import BlobStore, open_store
 from app.styleguides.models import TermKind
@@ -131,6 +132,22 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         key = f"runs/{run_id}/adapter.zip"
         store().put(key, folder_zip(result.adapter_dir))
         _succeed(run_id, key, result)
+        _evaluate_after(run_id)
+
+
+def _evaluate_after(run_id: int) -> None:
+    """Measure the new adapter at once, in the same task: the worker has the base at hand."""
+    with sessions().begin() as session:
+        evaluation = Evaluation(run_id=run_id, status=EvaluationStatus.queued)
+        session.add(evaluation)
+        session.flush()
+        evaluation_id = evaluation.id
+    try:
+        from worker.compare import evaluation_execute
+
+        evaluation_execute(evaluation_id)
+    except Exception:  # the run has succeeded whatever its evaluation does
+        log.exception("evaluation %s of run %s could not start", evaluation_id, run_id)
 
 
 def _job(run_id: int) -> RunJob:
@@ -142,13 +159,7 @@ def _job(run_id: int) -> RunJob:
             a.id: a
             for a in session.scalars(select(Asset).where(Asset.id.in_([i.asset_id for i in items])))
         }
-        train_settings = TrainSettings(
-            **{
-                f.name: run.settings[f.name]
-                for f in fields(TrainSettings)
-                if f.name in run.settings
-            }
-        )
+        train_settings = train_settings_of(run)
         return RunJob(
             base=basemodel_location(base),
             revision=base.revision or None,
@@ -157,6 +168,12 @@ def _job(run_id: int) -> RunJob:
             checkpoint_key=run.checkpoint_key,
             instruction=_instruction(session, run, train_settings),
         )
+
+
+def train_settings_of(run: Run) -> TrainSettings:
+    """The run's settings as stored (fields added since take their defaults)."""
+    known = {f.name for f in fields(TrainSettings)}
+    return TrainSettings(**{k: v for k, v in run.settings.items() if k in known})
 
 
 def _instruction(session: Session, run: Run, s: TrainSettings) -> str:

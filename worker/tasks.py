@@ -26,6 +26,14 @@ def run_train(run_id: int) -> None:
     run_execute(run_id)
 
 
+@app.task(name="atelier.run_evaluate")
+def run_evaluate(evaluation_id: int) -> None:
+    """Caption a run's validation split three ways and score them (for any finished run)."""
+    from worker.compare import evaluation_execute
+
+    evaluation_execute(evaluation_id)
+
+
 @app.task(name="atelier.base_model_check")
 def base_model_check(model_id: int) -> None:
     """Check that a registered base model loads and has a chat template."""

@@ -1,6 +1,7 @@
 """Runs end to end: the API queues, a real Celery worker process trains. On SQLite the broker
 is the embedded one (`sqla+sqlite`), on PostgreSQL it is Redis, as in production."""
 
+import hashlib
 import io
 import json
 import os
@@ -20,10 +21,12 @@ from fastapi.testclient import TestClient
 from peft import PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
+from app.assets.images import image_to_rgb
 from app.config import Settings
 from app.main import create_app
+from app.storage import LocalBlobStore
 from tests import corpus
-from worker.config import DEFAULT_INSTRUCTION
+from worker.config import DEFAULT_INSTRUCTION, TrainSettings, quantization_config
 from worker.generate import captions_generate
 
 QUICK = {
@@ -172,6 +175,11 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
             lambda r: seen.add(r["status"]) or r["status"] in ("succeeded", "failed"),
             log=log,
         )
+        comparison = wait_for(  # measured by the same task, after training
+            lambda: api.get(f"/api/v1/runs/{run_id}/comparison").json(),
+            lambda c: c.get("status") in ("succeeded", "failed"),
+            log=log,
+        )
     assert run["status"] == "succeeded", run["error"]
     assert "running" in seen or run["attempt"] == 1
     assert run["step"] == run["total_steps"] == 6
@@ -180,14 +188,44 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     assert 0 < card["trainable_params"] < card["total_params"]
     assert card["adapter_bytes"] > 0 and card["dataset_hash"] and card["settings_hash"]
 
+    assert comparison["status"] == "succeeded", comparison["error"]
+    assert set(comparison["summary"]) == {"base", "prompted", "adapted"}
+    assert {"bleu4", "chrf", "rouge_l", "cider_d", "tag_f1"} <= set(comparison["summary"]["base"])
+    assert "bleu4:base" in comparison["deltas"]
+    validation = [
+        i
+        for i in api.get("/api/v1/brands/maison/datasets/1").json()["items"]
+        if i["split"] == "validation"
+    ]
+    assert len(comparison["items"]) == len(validation)
+
     adapter = api.get(run["adapter_url"])
     assert adapter.headers["content-type"] == "application/zip"
     folder = tmp_path / "adapter"
     zipfile.ZipFile(io.BytesIO(adapter.content)).extractall(folder)
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(os.listdir(folder))
+    weights = (folder / "adapter_model.safetensors").read_bytes()
+    assert comparison["adapter"]["sha256"] == hashlib.sha256(weights).hexdigest()
+
+    # The comparison's "base" captions are the base model's own: a plain 4-bit load agrees.
+    plain = AutoModelForImageTextToText.from_pretrained(
+        model_dirs["idefics3"], quantization_config=quantization_config(TrainSettings())
+    )
+    processor = AutoProcessor.from_pretrained(model_dirs["idefics3"])
+    store = LocalBlobStore(Path(env["STORAGE_URL"].removeprefix("file://")))
+    images = [image_to_rgb(store.get(f"brands/1/originals/{i['sha256']}")) for i in validation]
+    by_asset = {i["asset_id"]: i for i in comparison["items"]}
+    expected = captions_generate(
+        model=plain,
+        processor=processor,
+        images=images,
+        instruction=DEFAULT_INSTRUCTION,
+        max_image_pixels=QUICK["max_image_pixels"],
+    )
+    assert [by_asset[i["asset_id"]]["base"] for i in validation] == expected
+
     base = AutoModelForImageTextToText.from_pretrained(model_dirs["idefics3"])
     tuned = PeftModel.from_pretrained(base, folder)
-    processor = AutoProcessor.from_pretrained(model_dirs["idefics3"])
     [caption] = captions_generate(
         model=tuned,
         processor=processor,

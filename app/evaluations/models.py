@@ -1,0 +1,71 @@
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, Timestamped, UTCDateTime
+
+SYSTEMS = ("base", "prompted", "adapted")  # zero-shot, with the style guide's terms, tuned
+
+
+class EvaluationStatus(enum.StrEnum):
+    queued = "queued"
+    running = "running"
+    succeeded = "succeeded"
+    failed = "failed"
+
+
+class Evaluation(Timestamped, Base):
+    """A run measured on its validation split: base, prompted base and adapted model."""
+
+    __tablename__ = "evaluations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    status: Mapped[EvaluationStatus] = mapped_column(
+        Enum(EvaluationStatus, native_enum=False, length=16, validate_strings=True),
+        default=EvaluationStatus.queued,
+    )
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # system -> metrics
+    deltas: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # metric -> interval
+    adapter_sha256: Mapped[str] = mapped_column(String(64), default="")
+    # Share of items whose adapted caption differs from the base's: 0 means the adapter
+    # changed nothing (not applied, or not learned), and the page says so.
+    changed_share: Mapped[float | None] = mapped_column(Float, default=None)
+    adapter_applied: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    error: Mapped[str] = mapped_column(Text, default="")
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+
+class EvaluationItem(Base):
+    """One validation image: its reference and the three systems' captions, with scores."""
+
+    __tablename__ = "evaluation_items"
+    __table_args__ = (Index("ix_evaluation_items_evaluation_id_gain", "evaluation_id", "gain"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[int] = mapped_column(ForeignKey("evaluations.id", ondelete="CASCADE"))
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="RESTRICT"))
+    reference: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    base: Mapped[str] = mapped_column(Text)
+    prompted: Mapped[str] = mapped_column(Text)
+    adapted: Mapped[str] = mapped_column(Text)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # system -> metrics
+    gain: Mapped[float] = mapped_column(Float, default=0.0)  # adapted minus base, sentence chrF
+
+
+class Rating(Timestamped, Base):
+    """A merchandiser's blind verdict on base against adapted for one image."""
+
+    __tablename__ = "ratings"
+    __table_args__ = (UniqueConstraint("item_id", "rater_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("evaluation_items.id", ondelete="CASCADE"))
+    rater_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Which system was shown on the left: kept to check the order was unbiased.
+    left: Mapped[str] = mapped_column(String(16))
+    winner: Mapped[str] = mapped_column(String(16))  # base | adapted | tie

@@ -1,0 +1,221 @@
+"""A run measured: its validation images captioned three ways from one loaded base — zero-shot,
+prompted with the style guide's terms, and adapted — scored against the references."""
+
+import hashlib
+import logging
+import shutil
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from statistics import fmean
+from typing import TYPE_CHECKING
+
+from PIL import Image
+from sqlalchemy import select
+
+from app.assets.images import image_to_rgb
+from app.assets.models import Asset, Tag
+from app.basemodels.models import RegisteredModel
+from app.basemodels.service import basemodel_location
+from app.brands.models import Brand
+from app.config import VAR
+from app.datasets.models import Split
+from app.datasets.service import dataset_items
+from app.db import utcnow
+from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus
+from app.runs.models import Run
+from app.styleguides.models import TermKind
+from app.styleguides.service import styleguide_current
+from worker.config import DEFAULT_INSTRUCTION, TrainSettings
+from worker.execute import sessions, store, train_settings_of
+from worker.progress import folder_unzip
+
+if TYPE_CHECKING:
+    from worker.evaluate import ItemScores
+
+log = logging.getLogger(__name__)
+
+
+def evaluation_execute(evaluation_id: int) -> None:
+    """Caption, score and record; a failure is recorded on the evaluation, not raised."""
+    workdir = VAR / "work" / f"evaluation-{evaluation_id}-{uuid.uuid4().hex[:6]}"
+    try:
+        with sessions().begin() as session:
+            evaluation = session.get_one(Evaluation, evaluation_id)
+            evaluation.status = EvaluationStatus.running
+            run_id = evaluation.run_id
+        _evaluate(evaluation_id, run_id, workdir)
+    except Exception as exc:  # shown on the results page
+        log.exception("evaluation %s failed", evaluation_id)
+        with sessions().begin() as session:
+            evaluation = session.get_one(Evaluation, evaluation_id)
+            evaluation.status, evaluation.finished_at = EvaluationStatus.failed, utcnow()
+            evaluation.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"[:5000]
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _evaluate(evaluation_id: int, run_id: int, workdir: Path) -> None:
+    from worker.generate import captions_generate
+    from worker.train import adapter_load, base_load
+
+    inputs = _inputs(run_id)
+    adapter_dir = folder_unzip(store().get(inputs.adapter_key), workdir / "adapter")
+    model, processor = base_load(
+        inputs.base, inputs.revision, replace(inputs.settings, gradient_checkpointing=False)
+    )
+    tuned = adapter_load(model, adapter_dir)  # one base in memory: the adapter goes on top
+
+    def caption(instruction: str) -> list[str]:
+        return captions_generate(
+            model=tuned,
+            processor=processor,
+            images=inputs.images,
+            instruction=instruction,
+            max_image_pixels=inputs.settings.max_image_pixels,
+        )
+
+    with tuned.disable_adapter():
+        base = caption(DEFAULT_INSTRUCTION)
+        prompted = caption(inputs.prompted_instruction)
+    adapted = caption(inputs.settings.instruction)
+    _record(
+        evaluation_id,
+        inputs,
+        {"base": base, "prompted": prompted, "adapted": adapted},
+        adapter_sha256=_sha256(adapter_dir / "adapter_model.safetensors"),
+    )
+
+
+@dataclass(frozen=True)
+class EvalInputs:
+    """What an evaluation reads from the database and the store, once."""
+
+    base: str
+    revision: str | None
+    settings: TrainSettings
+    adapter_key: str
+    asset_ids: list[int]
+    images: list[Image.Image]
+    references: list[str]
+    tags: list[list[str]]
+    vocabulary: list[str]
+    prefer: list[tuple[str, list[str]]]
+    avoid: list[str]
+    prompted_instruction: str
+
+
+def _inputs(run_id: int) -> EvalInputs:
+    with sessions()() as session:
+        run = session.get_one(Run, run_id)
+        brand = session.get_one(Brand, run.brand_id)
+        model = session.get_one(RegisteredModel, run.base_model_id)
+        items = dataset_items(session=session, dataset_id=run.dataset_id, split=Split.validation)
+        assets = {
+            a.id: a
+            for a in session.scalars(select(Asset).where(Asset.id.in_([i.asset_id for i in items])))
+        }
+        guide = styleguide_current(session=session, brand=brand)
+        terms = guide.terms if guide else []
+        prefer = [(t.term, list(t.instead_of)) for t in terms if t.kind == TermKind.prefer]
+        vocabulary = list(session.scalars(select(Tag.name).where(Tag.brand_id == brand.id)))
+        preferred = ", ".join(term for term, _ in prefer)
+        return EvalInputs(
+            base=basemodel_location(model),
+            revision=model.revision or None,
+            settings=train_settings_of(run),
+            adapter_key=run.adapter_key,
+            asset_ids=[i.asset_id for i in items],
+            images=[image_to_rgb(store().get(assets[i.asset_id].original_key)) for i in items],
+            references=[i.caption for i in items],
+            tags=[list(i.tags) for i in items],
+            vocabulary=vocabulary,
+            prefer=prefer,
+            avoid=[t.term for t in terms if t.kind == TermKind.avoid],
+            prompted_instruction=(
+                f"{DEFAULT_INSTRUCTION} Use these terms: {preferred}."
+                if preferred
+                else DEFAULT_INSTRUCTION
+            ),
+        )
+
+
+def _record(
+    evaluation_id: int, inputs: EvalInputs, outputs: dict[str, list[str]], adapter_sha256: str
+) -> None:
+    from worker.evaluate import summarise
+
+    scored = {
+        name: summarise(
+            captions,
+            inputs.references,
+            [set(t) for t in inputs.tags],
+            inputs.vocabulary,
+            inputs.prefer,
+            inputs.avoid,
+        )
+        for name, captions in outputs.items()
+    }
+    per_item = {name: items for name, (_, items) in scored.items()}
+    changed = [a != b for a, b in zip(outputs["adapted"], outputs["base"], strict=True)]
+    with sessions().begin() as session:
+        evaluation = session.get_one(Evaluation, evaluation_id)
+        evaluation.summary = {name: asdict(summary) for name, (summary, _) in scored.items()}
+        evaluation.deltas = _deltas(
+            outputs, inputs.references, [set(t) for t in inputs.tags], per_item
+        )
+        evaluation.adapter_sha256 = adapter_sha256
+        evaluation.changed_share = sum(changed) / len(changed) if changed else 0.0
+        evaluation.adapter_applied = any(changed)
+        for i, asset_id in enumerate(inputs.asset_ids):
+            scores = {name: asdict(per_item[name][i]) for name in outputs}
+            session.add(
+                EvaluationItem(
+                    evaluation_id=evaluation_id,
+                    asset_id=asset_id,
+                    reference=inputs.references[i],
+                    tags=inputs.tags[i],
+                    base=outputs["base"][i],
+                    prompted=outputs["prompted"][i],
+                    adapted=outputs["adapted"][i],
+                    scores=scores,
+                    gain=scores["adapted"]["chrf"] - scores["base"]["chrf"],
+                )
+            )
+        evaluation.status, evaluation.finished_at = EvaluationStatus.succeeded, utcnow()
+
+
+def _deltas(
+    outputs: dict[str, list[str]],
+    refs: list[str],
+    gold: list[set[str]],
+    per_item: "dict[str, list[ItemScores]]",
+) -> dict[str, dict[str, float]]:
+    """Adapted minus base and minus prompted for each summary metric, with paired 95% bootstrap
+    intervals: corpus metrics are recomputed on every resample, as the summary computes them."""
+    from worker.evaluate import bleu4, bootstrap, chrf, tag_scores
+
+    def value(metric: str, system: str, idx: Sequence[int]) -> float:
+        hyps, items = outputs[system], per_item[system]
+        if metric in ("bleu4", "chrf"):
+            corpus = bleu4 if metric == "bleu4" else chrf
+            return corpus([hyps[i] for i in idx], [refs[i] for i in idx])
+        if metric == "tag_f1":
+            return tag_scores([set(items[i].tags) for i in idx], [gold[i] for i in idx]).f1
+        return fmean(getattr(items[i], metric) for i in idx)
+
+    out = {}
+    for other in ("base", "prompted"):
+        for metric in ("bleu4", "chrf", "rouge_l", "cider_d", "tag_f1"):
+
+            def delta(idx: Sequence[int], m: str = metric, o: str = other) -> float:
+                return value(m, "adapted", idx) - value(m, o, idx)
+
+            out[f"{metric}:{other}"] = asdict(bootstrap(delta, len(refs), n=300))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
