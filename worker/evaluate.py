@@ -23,14 +23,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
-from statistics import NormalDist, fmean
+from statistics import fmean
 
 import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
 
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
-_Z95 = NormalDist().inv_cdf(0.975)
 
 
 # --- reference-based metrics -----------------------------------------------------------------
@@ -311,16 +310,6 @@ def bootstrap_delta(
         raise ValueError("a and b must score the same items")
     diff = [y - x for x, y in zip(a, b, strict=True)]
     return bootstrap(lambda idx: fmean(diff[i] for i in idx), len(diff), n=n, seed=seed)
-
-
-def wilson(wins: int, total: int) -> Interval:
-    """Win rate with its 95% Wilson score interval; no trials give the whole [0, 1]."""
-    if total == 0:
-        return Interval(0.0, 0.0, 1.0)
-    p, z2 = wins / total, _Z95**2
-    centre = (p + z2 / (2 * total)) / (1 + z2 / total)
-    half = _Z95 / (1 + z2 / total) * math.sqrt(p * (1 - p) / total + z2 / (4 * total**2))
-    return Interval(p, max(0.0, centre - half), min(1.0, centre + half))
 
 
 # --- one system, all metrics -------------------------------------------------------------------

@@ -9,7 +9,6 @@ import pytest
 from pycocoevalcap.cider.cider import Cider
 
 from worker.evaluate import (
-    Interval,
     StyleHits,
     bleu4,
     bleu4_sentence,
@@ -27,7 +26,6 @@ from worker.evaluate import (
     summarise,
     tag_scores,
     tags_in,
-    wilson,
 )
 
 # --- BLEU and chrF: values from sacrebleu's test suite -----------------------------------------
@@ -246,17 +244,6 @@ def test_bootstrap_of_a_corpus_metric_is_paired() -> None:
     assert interval == bootstrap(delta, len(refs), n=200, seed=1)
     with pytest.raises(ValueError):
         bootstrap(delta, 0)
-
-
-def test_wilson_interval() -> None:
-    interval = wilson(8, 10)
-    assert interval.value == 0.8
-    assert (round(interval.low, 3), round(interval.high, 3)) == (0.490, 0.943)
-    assert wilson(10, 10).high == 1.0
-    assert wilson(0, 0) == Interval(0.0, 0.0, 1.0)
-
-
-# --- everything for one system -----------------------------------------------------------------
 
 
 def test_summarise_scores_each_item_and_serialises() -> None:

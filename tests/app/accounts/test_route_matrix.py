@@ -8,7 +8,7 @@ and a creative, a merchandiser and an admin of the brand. A route added without 
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import pytest
 from fastapi import FastAPI
@@ -32,11 +32,13 @@ from app.basemodels.service import basemodel_default
 from app.brands.service import brand_create
 from app.config import Settings
 from app.datasets.service import dataset_freeze
+from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
 from app.main import create_app, route_table
 from app.runs.models import Run, RunStatus
 from app.storage import LocalBlobStore
 from app.styleguides.service import styleguide_upload
 from tests import corpus
+from worker.evaluate import summarise
 
 CALLERS = ["anonymous", "operator", "outsider", "creative", "merchandiser", "admin"]
 HASH = password_hash("correct horse battery")  # once: argon2 is slow on purpose
@@ -102,6 +104,9 @@ POLICY = {
     ("GET", "/api/v1/runs/{run_id}"): "run:creative",
     ("GET", "/api/v1/runs/{run_id}/adapter"): "run:creative",
     ("POST", "/api/v1/runs/{run_id}/cancel"): "run:admin",
+    ("GET", "/api/v1/runs/{run_id}/comparison"): "run:creative",
+    ("GET", "/api/v1/runs/{run_id}/comparison.csv"): "run:creative",
+    ("POST", "/api/v1/runs/{run_id}/evaluate"): "run:admin",
     ("GET", "/base-models"): "user",
     ("POST", "/base-models"): "any-admin",
     ("GET", "/brands/{slug}"): "brand:creative",
@@ -129,6 +134,9 @@ POLICY = {
     ("POST", "/logout"): "user",
     ("GET", "/runs/{run_id}"): "run:creative",
     ("POST", "/runs/{run_id}/cancel"): "run:admin",
+    ("GET", "/runs/{run_id}/rate"): "run:merchandiser",
+    ("POST", "/runs/{run_id}/rate"): "run:merchandiser",
+    ("GET", "/runs/{run_id}/results"): "run:creative",
 }
 
 
@@ -230,6 +238,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     session.add(run)
     session.flush()
     store.put(run.adapter_key, b"PK\x05\x06" + b"\0" * 18)
+    _evaluated(session, run.id, asset.id)
     shared = {
         "slug": "maison",
         "asset_id": str(asset.id),
@@ -252,6 +261,33 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     params["anonymous"] = {**shared, "token_id": "1", "session_id": "1"}
     session.commit()
     return World(params=params, tokens=tokens)
+
+
+def _evaluated(session: Session, run_id: int, asset_id: int) -> None:
+    """A finished evaluation of one image, so that results and rating pages have content."""
+    summary, _ = summarise(["a red bag"], ["Camille tote"], [set()], [], [], [])
+    evaluation = Evaluation(
+        run_id=run_id,
+        status=EvaluationStatus.succeeded,
+        summary={s: asdict(summary) for s in SYSTEMS},
+        deltas={},
+        adapter_applied=True,
+        changed_share=1.0,
+    )
+    session.add(evaluation)
+    session.flush()
+    session.add(
+        EvaluationItem(
+            evaluation_id=evaluation.id,
+            asset_id=asset_id,
+            reference="Camille tote",
+            tags=[],
+            base="a red bag",
+            prompted="a red bag",
+            adapted="Camille tote",
+            scores={},
+        )
+    )
 
 
 def _limits(settings: Settings):  # type: ignore[no-untyped-def]
