@@ -164,11 +164,13 @@ def _type_ok(value: object, kind: type) -> bool:
 
 PRESETS: dict[str, TrainSettings] = {
     # Minutes on a laptop CPU for ~40 demo images at 64 px: a small rank learns fast at a high rate.
+    # Measured on the demo brand (40 training images, the demo captioner): at 1e-3 for 5
+    # epochs the adapter changed a word or two; 5e-3 for 8 epochs teaches the house's voice.
     "quick-demo": TrainSettings(
-        lora_r=8,
-        lora_alpha=16,
-        learning_rate=1e-3,
-        epochs=5.0,
+        lora_r=16,
+        lora_alpha=32,
+        learning_rate=5e-3,
+        epochs=8.0,
         warmup_ratio=0.1,
         max_image_pixels=64 * 64,
         max_length=256,

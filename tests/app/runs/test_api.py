@@ -90,7 +90,7 @@ def test_a_run_is_committed_then_sent(
     assert response.status_code == 202
     run = response.json()
     assert run["status"] == "queued" and run["base_model"]["source"] == "models/demo-captioner"
-    assert run["settings"]["lora_r"] == 8
+    assert run["settings"]["lora_r"] == 16
     assert sent == [("atelier.run_train", [run["id"]], True)], "sent once, after the commit"
 
 
