@@ -196,3 +196,61 @@ def test_results_page_marks_terms_and_flags_an_adapter_that_changed_nothing(
     evaluation.adapter_applied = False
     session.commit()
     assert 'id="adapter-flag"' in client.get(f"/runs/{evaluated}/results").text
+
+
+def test_two_runs_side_by_side(
+    client: TestClient, brand: Brand, session: Session, evaluated: int
+) -> None:
+    first = session.get_one(Run, evaluated)
+    second = Run(
+        brand_id=brand.id,
+        base_model_id=1,
+        dataset_id=first.dataset_id,
+        status=RunStatus.succeeded,
+        settings={},
+        settings_hash="1" * 64,
+    )
+    session.add(second)
+    session.flush()
+    evaluation = Evaluation(run_id=second.id, status=EvaluationStatus.succeeded, summary={})
+    session.add(evaluation)
+    session.flush()
+    item = session.query(EvaluationItem).first()
+    assert item is not None
+    session.add(
+        EvaluationItem(
+            evaluation_id=evaluation.id,
+            asset_id=item.asset_id,
+            reference=item.reference,
+            tags=[],
+            base=item.base,
+            prompted=item.prompted,
+            adapted="Margaux tote, second run",
+            scores={},
+        )
+    )
+    full = {
+        k: 1.0
+        for k in (
+            "bleu4",
+            "chrf",
+            "rouge_l",
+            "cider_d",
+            "tag_precision",
+            "tag_recall",
+            "tag_f1",
+            "preferred_per_100",
+            "violations_per_100",
+            "banned_per_100",
+            "compliant_share",
+            "mean_length",
+        )
+    }
+    session.get_one(Evaluation, item.evaluation_id).summary = dict.fromkeys(
+        ("base", "prompted", "adapted"), full
+    )
+    session.commit()
+    page = client.get(f"/runs/{evaluated}/results", params={"compare": second.id})
+    assert page.status_code == 200
+    assert f"<th>Run {second.id}</th>" in page.text and "Margaux tote, second run" in page.text
+    assert client.get(f"/runs/{evaluated}/results", params={"compare": 999}).status_code == 404
