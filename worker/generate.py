@@ -41,5 +41,6 @@ def captions_generate(
         output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)  # type: ignore[operator]
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
-        captions.extend(text.strip() for text in texts)
+        # A model may emit any byte; NUL cannot be stored in PostgreSQL text, so it goes.
+        captions.extend(text.replace("\x00", "").strip() for text in texts)
     return captions

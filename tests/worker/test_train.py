@@ -198,3 +198,26 @@ def test_resume_continues_from_the_checkpoint(
     for key in expected:
         torch.testing.assert_close(got[key], expected[key], rtol=1e-5, atol=1e-6)
     assert checkpoint_last(tmp_path / "run") == tmp_path / "run" / "checkpoints" / "checkpoint-4"
+
+
+def test_generated_captions_never_carry_nul_bytes(model_dirs, examples) -> None:  # type: ignore[no-untyped-def]
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    from worker.config import DEFAULT_INSTRUCTION
+    from worker.generate import captions_generate
+
+    model = AutoModelForImageTextToText.from_pretrained(model_dirs["idefics3"])
+    processor = AutoProcessor.from_pretrained(model_dirs["idefics3"])
+    nul = processor.tokenizer.convert_tokens_to_ids(processor.tokenizer.tokenize("\x00"))
+    model.generation_config.suppress_tokens = None
+    bias = torch.zeros(model.config.text_config.vocab_size)
+    bias[nul] = 1e4  # make the model say NUL
+    model.lm_head.bias = torch.nn.Parameter(bias)
+    [caption] = captions_generate(
+        model=model,
+        processor=processor,
+        images=[examples[0].image],
+        instruction=DEFAULT_INSTRUCTION,
+        max_new_tokens=4,
+    )
+    assert "\x00" not in caption
