@@ -18,6 +18,23 @@ from app.runs.models import Run, RunStatus
 from tests import corpus
 from tests.app.members.test_members import bearer_for
 
+# Every metric of every system at 1.0: enough for the results page to render its table.
+METRICS = (
+    "bleu4",
+    "chrf",
+    "rouge_l",
+    "cider_d",
+    "tag_precision",
+    "tag_recall",
+    "tag_f1",
+    "preferred_per_100",
+    "violations_per_100",
+    "banned_per_100",
+    "compliant_share",
+    "mean_length",
+)
+FULL_SUMMARY = {system: dict.fromkeys(METRICS, 1.0) for system in ("base", "prompted", "adapted")}
+
 
 def test_highlight_escapes_and_marks_whole_terms_longest_first() -> None:
     html = str(
@@ -167,26 +184,7 @@ def test_results_page_marks_terms_and_flags_an_adapter_that_changed_nothing(
         files={"file": ("g.md", b"Prefer: burgundy (not: red)\nAvoid: cheap\n")},
     )
     evaluation = session.query(Evaluation).one()
-    evaluation.summary = {
-        s: dict.fromkeys(
-            [
-                "bleu4",
-                "chrf",
-                "rouge_l",
-                "cider_d",
-                "tag_precision",
-                "tag_recall",
-                "tag_f1",
-                "preferred_per_100",
-                "violations_per_100",
-                "banned_per_100",
-                "compliant_share",
-                "mean_length",
-            ],
-            1.0,
-        )
-        for s in ("base", "prompted", "adapted")
-    }
+    evaluation.summary = FULL_SUMMARY
     session.commit()
     page = client.get(f"/runs/{evaluated}/results", params={"sort": "regression"})
     assert page.status_code == 200
@@ -229,26 +227,7 @@ def test_two_runs_side_by_side(
             scores={},
         )
     )
-    full = {
-        k: 1.0
-        for k in (
-            "bleu4",
-            "chrf",
-            "rouge_l",
-            "cider_d",
-            "tag_precision",
-            "tag_recall",
-            "tag_f1",
-            "preferred_per_100",
-            "violations_per_100",
-            "banned_per_100",
-            "compliant_share",
-            "mean_length",
-        )
-    }
-    session.get_one(Evaluation, item.evaluation_id).summary = dict.fromkeys(
-        ("base", "prompted", "adapted"), full
-    )
+    session.get_one(Evaluation, item.evaluation_id).summary = FULL_SUMMARY
     session.commit()
     page = client.get(f"/runs/{evaluated}/results", params={"compare": second.id})
     assert page.status_code == 200
