@@ -191,6 +191,15 @@ def test_results_page_marks_terms_and_flags_an_adapter_that_changed_nothing(
     assert '<mark class="prefer">burgundy</mark>' in page.text
     assert '<mark class="flag">red</mark>' in page.text
     assert 'id="adapter-check"' in page.text
+    assert "Per tag" not in page.text  # no per-tag scores in this summary
+    tote = {"precision": 1.0, "recall": 0.5, "f1": 0.667, "support": 2}
+    evaluation.summary = {
+        **FULL_SUMMARY,
+        "adapted": {**FULL_SUMMARY["adapted"], "per_tag": {"tote": tote}},
+    }
+    session.commit()
+    per_tag = client.get(f"/runs/{evaluated}/results").text
+    assert '<tr data-tag="tote"><td>tote</td><td>2</td>' in per_tag and "0.67" in per_tag
     evaluation.adapter_applied = False
     session.commit()
     assert 'id="adapter-flag"' in client.get(f"/runs/{evaluated}/results").text
