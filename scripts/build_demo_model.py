@@ -1,10 +1,11 @@
 """Pre-train Atelier's demo base model: a small SmolVLM-architecture (Idefics3) captioner.
 
 It learns, from scratch and on the CPU, to caption renders of the demo catalogue in generic
-words ("a dark red leather handbag with two short handles"), never in the house's. A brand's
-QLoRA fine-tune on its own captions then teaches it the brand's vocabulary. The build is
-deterministic for a seed and a thread count; it writes the model, its processor and a model
-card with the measurements to `--out`.
+words ("a dark red leather handbag with two short handles"), never in the house's, while its
+language model reads a small glossary of what the house's words mean. A brand's QLoRA
+fine-tune on its own captions then teaches it the brand's voice. The build is deterministic
+for a seed and a thread count; it writes the model, its processor and a model card with the
+measurements to `--out`.
 
     python scripts/build_demo_model.py [--out models/demo-captioner] [--steps N] [--seed S]
 """
@@ -46,7 +47,7 @@ SIZE = Size(
     text_hidden=192,
     text_layers=4,
     heads=4,
-    vocab_size=768,
+    vocab_size=768,  # at most: the chat, the captions and the glossary need fewer
 )
 RENDER_SIZE = 256  # the size of the demo brand's photos; the processor reduces them to 64 px
 DEMO_PRODUCTS = 48  # the demo brand's catalogue, `catalogue(48)`, kept out of training
@@ -59,7 +60,7 @@ class Batch:
 
     input_ids: torch.Tensor  # (n, seq)
     attention_mask: torch.Tensor  # (n, seq)
-    labels: torch.Tensor  # (n, seq), -100 except the answer and its <end_of_utterance>
+    labels: torch.Tensor  # (n, seq), -100 where the loss does not count
     pixel_values: torch.Tensor | None  # (n, 1, 3, 64, 64); None for plain text
 
     def take(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -90,10 +91,11 @@ def products(seed: int, tag: str, per_combination: int, exclude: set[int]) -> li
 def photo(product: Product) -> Image.Image:
     """The product's photo at the demo brand's size, reduced as the processor would."""
     side = SIZE.image_size
-    return product_render(product, size=RENDER_SIZE).resize((side, side), Image.LANCZOS)
+    return product_render(product, size=RENDER_SIZE).resize((side, side), Image.Resampling.LANCZOS)
 
 
 def photos(items: list[Product], workers: int) -> list[Image.Image]:
+    """The products' photos, drawn by `workers` processes, in order."""
     with ProcessPoolExecutor(workers) as pool:
         return list(pool.map(photo, items, chunksize=64))
 
@@ -408,9 +410,8 @@ python scripts/build_demo_model.py
 
 - It knows one catalogue: 8 kinds of product, 8 colours, 6 materials and 6 patterns drawn by
   `app/demo/render.py`, on a studio backdrop. Anything else gets a caption of that catalogue.
-- At {size.image_size} px, fine textures are hard to see: materials (leather, soft leather,
-  shiny leather) and small patterns are its most frequent mistakes; kind and colour its most
-  reliable answers.
+- At {size.image_size} px, fine textures are hard to see: the material (leather, soft leather,
+  shiny leather, cloth) is its most frequent mistake.
 - It is a demonstration model for the pipeline, not a captioner for real photos.
 """
 
@@ -431,7 +432,7 @@ def model_card(facts: dict) -> str:
         loss=facts["final_loss"], glossary_loss=facts["glossary_loss"],
         token_accuracy=percent(facts["token_accuracy"]),
         vocab=facts["vocab"], glossary_batch=GLOSSARY_BATCH, glossary_size=len(glossary()),
-        glossary_example=glossary()[0],
+        glossary_example=glossary()[0].rstrip("."),
         held={k: percent(v) for k, v in held.items()},
         demo={k: percent(v) for k, v in demo.items()},
         held_rows=rows, brand_rows=brand, n_held=len(combinations()),
