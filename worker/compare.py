@@ -29,7 +29,7 @@ from app.runs.models import Run
 from app.styleguides.models import TermKind
 from app.styleguides.service import styleguide_current
 from worker.config import DEFAULT_INSTRUCTION, TrainSettings
-from worker.execute import sessions, store, train_settings_of
+from worker.execute import instruction_with_terms, sessions, store, train_settings_of
 from worker.progress import folder_unzip
 
 if TYPE_CHECKING:
@@ -121,7 +121,6 @@ def _inputs(run_id: int) -> EvalInputs:
         terms = guide.terms if guide else []
         prefer = [(t.term, list(t.instead_of)) for t in terms if t.kind == TermKind.prefer]
         vocabulary = list(session.scalars(select(Tag.name).where(Tag.brand_id == brand.id)))
-        preferred = ", ".join(term for term, _ in prefer)
         return EvalInputs(
             base=basemodel_location(model),
             revision=model.revision or None,
@@ -134,10 +133,8 @@ def _inputs(run_id: int) -> EvalInputs:
             vocabulary=vocabulary,
             prefer=prefer,
             avoid=[t.term for t in terms if t.kind == TermKind.avoid],
-            prompted_instruction=(
-                f"{DEFAULT_INSTRUCTION} Use these terms: {preferred}."
-                if preferred
-                else DEFAULT_INSTRUCTION
+            prompted_instruction=instruction_with_terms(
+                session=session, brand_id=run.brand_id, instruction=DEFAULT_INSTRUCTION
             ),
         )
 

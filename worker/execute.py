@@ -180,11 +180,16 @@ def _instruction(session: Session, run: Run, s: TrainSettings) -> str:
     """The settings' instruction, with the style guide's preferred terms when asked for."""
     if not s.style_terms_in_prompt:
         return s.instruction
+    return instruction_with_terms(session=session, brand_id=run.brand_id, instruction=s.instruction)
+
+
+def instruction_with_terms(*, session: Session, brand_id: int, instruction: str) -> str:
+    """`instruction` followed by the brand's preferred terms (unchanged without a guide)."""
     from app.brands.models import Brand
 
-    guide = styleguide_current(session=session, brand=session.get_one(Brand, run.brand_id))
+    guide = styleguide_current(session=session, brand=session.get_one(Brand, brand_id))
     terms = [t.term for t in guide.terms if t.kind == TermKind.prefer] if guide else []
-    return f"{s.instruction} Use these terms: {', '.join(terms)}." if terms else s.instruction
+    return f"{instruction} Use these terms: {', '.join(terms)}." if terms else instruction
 
 
 def _succeed(run_id: int, adapter_key: str, result: "TrainResult") -> None:

@@ -4,6 +4,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlalchemy import select
+from sqlalchemy.orm import joinedload
 
 from app.accounts.models import Membership, Role
 from app.accounts.service import (
@@ -71,10 +73,14 @@ def _add(
 
 
 def _membership(session: SessionDep, access: BrandAccess, user_id: int) -> Membership:
-    for membership in members_list(session=session, brand=access.brand):
-        if membership.user_id == user_id:
-            return membership
-    raise NotFound(f"no member {user_id}")
+    membership = session.scalar(
+        select(Membership)
+        .where(Membership.brand_id == access.brand.id, Membership.user_id == user_id)
+        .options(joinedload(Membership.user))
+    )
+    if membership is None:
+        raise NotFound(f"no member {user_id}")
+    return membership
 
 
 @api.get("/brands/{slug}/members", response_model=list[MemberOut])

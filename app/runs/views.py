@@ -204,7 +204,5 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
 
 @pages.post("/runs/{run_id}/cancel", response_model=None)
 def run_cancel_form(request: Request, access: AdminRun, session: SessionDep) -> RedirectResponse:
-    api_run_cancel(request, access, session)
-    return RedirectResponse(
-        request.url_for("run_page", run_id=access.run.id if access.run else 0), status_code=303
-    )
+    out = api_run_cancel(request, access, session)
+    return RedirectResponse(request.url_for("run_page", run_id=out.id), status_code=303)
