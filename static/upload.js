@@ -51,7 +51,9 @@
       if (xhr.status === 200) {
         show(1, "Done");
         report.innerHTML = xhr.responseText;
-        htmx.ajax("GET", form.dataset.gallery, { target: "#results", swap: "outerHTML" });
+        // Reload the results under the filters in force (the counts and tag list come along).
+        const filters = new URLSearchParams(new FormData(document.querySelector("form.filters")));
+        htmx.ajax("GET", `${form.dataset.gallery}?${filters}`, { target: "#results", swap: "outerHTML" });
       } else if (xhr.status === 413) {
         refuse(`Upload refused: it is more than the ${megabytes(maxBytes)} one upload may carry.`);
       } else {

@@ -222,15 +222,12 @@ def gallery_page(
     }
     if is_htmx(request) and cursor:
         return fragment(request, "assets/gallery.html", "items", **context)
+    context["tags"] = tag_names(session=session, brand=brand)
+    context["counts"] = asset_counts(session=session, brand=brand)
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
-        return fragment(request, "assets/gallery.html", "results", **context)
+        return fragment(request, "assets/gallery.html", "results", oob=True, **context)
     return page(
-        request,
-        "assets/gallery.html",
-        max_request_bytes=settings.MAX_REQUEST_BYTES,
-        tags=tag_names(session=session, brand=brand),
-        counts=asset_counts(session=session, brand=brand),
-        **context,
+        request, "assets/gallery.html", max_request_bytes=settings.MAX_REQUEST_BYTES, **context
     )
 
 

@@ -50,9 +50,20 @@ def test_upload_images_and_zip_then_filter(
     expect(report.locator("li.bad em")).to_contain_text("not an image")
     expect(page.locator("#grid .tile")).to_have_count(4)
     expect(page.locator("#progress .label")).to_have_text("Done")
+    # The counts and the tag list follow the upload, without a reload.
+    expect(page.locator("#counts")).to_have_text("0 approved · 4 awaiting review · 0 rejected")
+    expect(page.locator("#tag-filter option")).to_have_text(["All tags", "navy", "scarf"])
+
+    page.select_option("select[name=tag]", "navy")
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    expect(page).to_have_url(f"{live_server}/brands/maison/assets?q=&tag=navy&status=")
+    page.select_option("select[name=tag]", "")
+    expect(page.locator("#grid .tile")).to_have_count(4)
 
     page.fill("input[name=q]", "Odette")
     expect(page.locator("#grid .tile")).to_have_count(1)
+    # Leaving the search box for a tile must not fire another filter request, whose
+    # history push would cancel the navigation to the tile.
     page.locator("#grid .tile a").first.click()
     expect(page.locator("textarea[name=caption]")).to_have_value("Odette scarf in navy")
 
