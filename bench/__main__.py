@@ -1,5 +1,16 @@
-"""Benchmarks: `make bench` (or `python -m bench [--assets N] [--backend sqlite|postgresql]`)."""
+"""Benchmarks: `make bench` runs them all; `python -m bench NAME [--help]` runs one."""
 
-from bench.gallery import main
+import sys
 
-main()
+from bench import captions, gallery
+
+BENCHMARKS = {"gallery": gallery.main, "captions": captions.main}
+
+name, *rest = sys.argv[1:] or ["all"]
+if name == "all":
+    for main in BENCHMARKS.values():
+        main([])
+elif name in BENCHMARKS:
+    BENCHMARKS[name](rest)
+else:
+    sys.exit(f"usage: python -m bench [{'|'.join(BENCHMARKS)}|all] [options]")
