@@ -155,8 +155,9 @@ class Product:
 
     @property
     def tags(self) -> tuple[str, ...]:
-        """The product's attributes as tags."""
-        return (self.kind, self.colour, self.material, self.pattern)
+        """The attributes the house names, as tags: a plain product carries no pattern tag."""
+        pattern = () if self.pattern == "plain" else (self.pattern,)
+        return (self.kind, self.colour, self.material, *pattern)
 
     @property
     def attributes(self) -> tuple[str, str, str, str]:
