@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine
 
+from app.demo.seed import DEMO_PRODUCTS
 from tests import corpus
 
 
@@ -64,7 +65,7 @@ def test_import_into_an_unknown_brand_fails_clearly(env: dict[str, str], tmp_pat
 def test_demo_is_idempotent(env: dict[str, str]) -> None:
     first = atelier(env, "demo")
     assert first.returncode == 0, first.stderr
-    assert "48 images added, 0 already there" in first.stdout
+    assert f"{DEMO_PRODUCTS} images added, 0 already there" in first.stdout
     assert "sign in as admin@demo.atelier" in first.stdout
     second = atelier(env, "demo")
-    assert "0 images added, 48 already there" in second.stdout
+    assert f"0 images added, {DEMO_PRODUCTS} already there" in second.stdout
