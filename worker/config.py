@@ -163,19 +163,21 @@ def _type_ok(value: object, kind: type) -> bool:
 
 
 PRESETS: dict[str, TrainSettings] = {
-    # Minutes on a laptop CPU for ~40 demo images at 64 px: a small rank learns fast at a high rate.
-    # Measured on the demo brand (40 training images, the demo captioner): at 1e-3 for 5
-    # epochs the adapter changed a word or two; 5e-3 for 8 epochs teaches the house's voice.
+    # About a minute and a half on 2 CPU cores for the demo brand (59 training images at 64 px,
+    # 600 steps). Tag F1 of the demo captioner's captions of 40 unseen photos: base 0.30;
+    # 5e-3 for 8 epochs 0.35 (the house's voice, often the wrong product); 2e-3 for 40
+    # epochs 0.56; the same adapting the vision encoder too 0.65 (BLEU-4 14, 42 and 52).
     "quick-demo": TrainSettings(
         lora_r=16,
         lora_alpha=32,
-        learning_rate=5e-3,
-        epochs=8.0,
+        lora_vision=True,
+        learning_rate=2e-3,
+        epochs=40.0,
         warmup_ratio=0.1,
         max_image_pixels=64 * 64,
         max_length=256,
         gradient_checkpointing=False,
-        checkpoint_steps=10,
+        checkpoint_steps=50,
     ),
     "standard": TrainSettings(),
     "high-quality": TrainSettings(

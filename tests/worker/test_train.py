@@ -45,7 +45,7 @@ def test_language_model_loads_in_4bit_and_vision_tower_in_full(
     assert all(kind is torch.nn.Linear for kind in vision.values())
     assert type(model.lm_head) is torch.nn.Linear
     assert not any(p.requires_grad for p in model.parameters())  # frozen until LoRA
-    adapted = get_peft_model(model, lora_config(tiny_settings()))
+    adapted = get_peft_model(model, lora_config(tiny_settings(lora_vision=False)))
     wrapped = {
         n.removeprefix("base_model.model.").removesuffix(".base_layer")
         for n, m in adapted.named_modules()
