@@ -8,8 +8,6 @@ base against the same model left in full precision.
 """
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -20,22 +18,12 @@ from transformers import AutoModelForImageTextToText
 
 from app.demo.catalogue import catalogue
 from app.demo.render import product_render
+from bench.timing import median_seconds
 from worker.config import DEFAULT_INSTRUCTION, PRESETS, lora_config
 from worker.generate import captions_generate
 from worker.train import base_load
 
 DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-captioner"
-
-
-def _time(fn: Callable[[], object], repeat: int) -> float:
-    """The median of `repeat` timed calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -72,17 +60,17 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{what:<46} {seconds:>7.2f} {rate:>11.1f} {baseline / seconds:>8.2f}x")
 
     with tuned.disable_adapter():
-        one = _time(caption(tuned, 1), args.repeat)
+        one = median_seconds(caption(tuned, 1), args.repeat)
         report("4-bit base, one image per call (baseline)", one, one)
-        batched = {size: _time(caption(tuned, size), args.repeat) for size in (8, 32)}
+        batched = {size: median_seconds(caption(tuned, size), args.repeat) for size in (8, 32)}
         for size, seconds in batched.items():
             report(f"4-bit base, batches of {size}", seconds, one)
-    adapted = _time(caption(tuned, 8), args.repeat)
+    adapted = median_seconds(caption(tuned, 8), args.repeat)
     report("+ LoRA adapter, batches of 8 (vs 4-bit base)", adapted, batched[8])
 
     full = AutoModelForImageTextToText.from_pretrained(args.model, device_map=device)
     report(
         "full precision, batches of 8 (vs 4-bit base)",
-        _time(caption(full, 8), args.repeat),
+        median_seconds(caption(full, 8), args.repeat),
         batched[8],
     )

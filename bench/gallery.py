@@ -6,11 +6,9 @@ costs (no N+1: the same for 12 items as for 96).
 """
 
 import argparse
-import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from app.assets.service import AssetFilter, asset_page
 from app.brands.models import Brand
 from app.db import make_engine
 from app.migrate import db_upgrade
+from bench.timing import median_seconds
 
 TAGS = [
     "tote",
@@ -43,6 +42,7 @@ TAGS = [
     "canvas",
 ]
 PAGE = 48
+REPEAT = 7  # timed calls per measurement; the median is reported
 
 
 def _fill(engine: Engine, n: int) -> Brand:
@@ -80,16 +80,6 @@ def _fill(engine: Engine, n: int) -> Brand:
         session.commit()
         session.expunge(brand)
         return brand
-
-
-def _time(fn: Callable[[], object], repeat: int = 7) -> float:
-    fn()  # warm the caches
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
 
 
 def _offset_page(engine: Engine, brand: Brand, depth: int, filters: AssetFilter) -> None:
@@ -143,16 +133,17 @@ def run(engine: Engine, n: int, backend: str) -> None:
         ids = _ids(engine, brand, filters)
         for depth in (0, len(ids) // 2, len(ids) - PAGE):
             cursor = str(ids[depth - 1]) if depth else None
-            keyset = _time(partial(_keyset_page, engine, brand, cursor, filters))
-            offset = _time(partial(_offset_page, engine, brand, depth, filters))
+            keyset = median_seconds(partial(_keyset_page, engine, brand, cursor, filters), REPEAT)
+            offset = median_seconds(partial(_offset_page, engine, brand, depth, filters), REPEAT)
             print(
                 f"{label + f' at row {depth:,}':<34}{keyset * 1e3:>10.2f}{offset * 1e3:>11.2f}"
                 f"{offset / keyset:>14.1f}x"
             )
     ids = _ids(engine, brand, AssetFilter())
-    first = _time(lambda: _keyset_page(engine, brand, None, AssetFilter()))
-    deep = _time(lambda: _keyset_page(engine, brand, str(ids[-PAGE - 1]), AssetFilter()))
-    tagged = _time(lambda: _keyset_page(engine, brand, None, AssetFilter(tag="suede")))
+    page = partial(_keyset_page, engine, brand)
+    first = median_seconds(lambda: page(None, AssetFilter()), REPEAT)
+    deep = median_seconds(lambda: page(str(ids[-PAGE - 1]), AssetFilter()), REPEAT)
+    tagged = median_seconds(lambda: page(None, AssetFilter(tag="suede")), REPEAT)
     print(f"deep keyset page / first page: {deep / first:.2f}x (flat is 1.0)")
     print(f"tag-filtered first page: {tagged * 1e3:.2f} ms ({tagged / first:.2f}x the unfiltered)")
     print(
