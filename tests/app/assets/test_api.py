@@ -301,3 +301,18 @@ def test_asset_page_of_another_brand_is_404(client: TestClient, brand: Brand) ->
     asset = upload(client, ("a.png", png()))["accepted"][0]["asset"]
     assert client.get(f"/brands/maison/assets/{asset['id']}").status_code == 200
     assert client.get(f"/brands/other/assets/{asset['id']}").status_code == 404
+
+
+def test_refreshing_the_gallery_results_refreshes_the_counts_and_the_tag_list(
+    client: TestClient, brand: Brand
+) -> None:
+    manifest = b"file,caption,tags\na.png,Odette scarf in navy,scarf;navy\n"
+    upload(client, ("batch.zip", archive({"a.png": png(), "manifest.csv": manifest})))
+    htmx = {"HX-Request": "true", "HX-Target": "results"}
+    swap = client.get("/brands/maison/assets", headers=htmx).text
+    assert swap.lstrip().startswith('<section id="results">')
+    assert '<p id="counts" class="muted" hx-swap-oob="true">0 approved · 1 awaiting review' in swap
+    assert '<select id="tag-filter" name="tag" aria-label="Tag" hx-swap-oob="innerHTML">' in swap
+    assert '<option value="navy" >navy</option>' in swap
+    whole = client.get("/brands/maison/assets").text
+    assert "hx-swap-oob" not in whole and whole.count('id="tag-filter"') == 1
