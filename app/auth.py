@@ -175,12 +175,9 @@ class AssetRole(AccessRule):
 
     def __call__(self, asset_id: int, principal: PrincipalDep, session: SessionDep) -> AssetAccess:
         user = SignedIn()(principal)
-        try:
-            asset: Asset | None = asset_get(session=session, asset_id=asset_id)
-        except NotFound:
-            asset = None
-        owner = asset.brand_id if asset else None
-        access = _owner_access(session, user, owner, self.minimum, missing=f"no asset {asset_id}")
+        asset = asset_get(session=session, asset_id=asset_id)  # NotFound: "no asset {id}"
+        missing = f"no asset {asset_id}"
+        access = _owner_access(session, user, asset.brand_id, self.minimum, missing=missing)
         return AssetAccess(brand=access.brand, user=user, role=access.role, asset=asset)
 
 

@@ -9,13 +9,13 @@ base against the same model left in full precision.
 
 import argparse
 from collections.abc import Callable
-from dataclasses import replace
-from pathlib import Path
 
 import torch
 from peft import get_peft_model
 from transformers import AutoModelForImageTextToText
 
+from app.basemodels.models import DEMO_MODEL_SOURCE
+from app.config import ROOT
 from app.demo.catalogue import catalogue
 from app.demo.render import product_render
 from bench.timing import median_seconds
@@ -23,7 +23,7 @@ from worker.config import DEFAULT_INSTRUCTION, PRESETS, lora_config
 from worker.generate import captions_generate
 from worker.train import base_load
 
-DEMO_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-captioner"
+DEMO_MODEL = ROOT / DEMO_MODEL_SOURCE
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
 
-    s = replace(PRESETS["quick-demo"], gradient_checkpointing=False)
+    s = PRESETS["quick-demo"]
     images = [product_render(p) for p in catalogue(args.images, seed=11)]
     device = "cuda" if torch.cuda.is_available() else "cpu"
     base, processor = base_load(args.model, None, s)

@@ -29,7 +29,7 @@ from app.runs.models import Run
 from app.styleguides.models import TermKind
 from app.styleguides.service import styleguide_current
 from worker.config import DEFAULT_INSTRUCTION, TrainSettings
-from worker.execute import instruction_with_terms, sessions, store, train_settings_of
+from worker.execute import instruction_with, sessions, store, train_settings_of
 from worker.progress import folder_unzip
 
 if TYPE_CHECKING:
@@ -133,9 +133,7 @@ def _inputs(run_id: int) -> EvalInputs:
             vocabulary=vocabulary,
             prefer=prefer,
             avoid=[t.term for t in terms if t.kind == TermKind.avoid],
-            prompted_instruction=instruction_with_terms(
-                session=session, brand_id=run.brand_id, instruction=DEFAULT_INSTRUCTION
-            ),
+            prompted_instruction=instruction_with(DEFAULT_INSTRUCTION, [t for t, _ in prefer]),
         )
 
 
@@ -144,11 +142,12 @@ def _record(
 ) -> None:
     from worker.evaluate import summarise
 
+    gold = [set(t) for t in inputs.tags]
     scored = {
         name: summarise(
             captions,
             inputs.references,
-            [set(t) for t in inputs.tags],
+            gold,
             inputs.vocabulary,
             inputs.prefer,
             inputs.avoid,
@@ -160,9 +159,7 @@ def _record(
     with sessions().begin() as session:
         evaluation = session.get_one(Evaluation, evaluation_id)
         evaluation.summary = {name: asdict(summary) for name, (summary, _) in scored.items()}
-        evaluation.deltas = _deltas(
-            outputs, inputs.references, [set(t) for t in inputs.tags], per_item
-        )
+        evaluation.deltas = _deltas(outputs, inputs.references, gold, per_item)
         evaluation.adapter_sha256 = adapter_sha256
         evaluation.changed_share = sum(changed) / len(changed) if changed else 0.0
         evaluation.adapter_applied = any(changed)
@@ -203,12 +200,21 @@ def _deltas(
             return tag_scores([set(items[i].tags) for i in idx], [gold[i] for i in idx]).f1
         return fmean(getattr(items[i], metric) for i in idx)
 
+    # Both comparisons resample the same indices (a seeded bootstrap): score adapted once.
+    adapted: dict[tuple[str, tuple[int, ...]], float] = {}
+
+    def adapted_value(metric: str, idx: Sequence[int]) -> float:
+        key = (metric, tuple(idx))
+        if key not in adapted:
+            adapted[key] = value(metric, "adapted", idx)
+        return adapted[key]
+
     out = {}
     for other in ("base", "prompted"):
         for metric in ("bleu4", "chrf", "rouge_l", "cider_d", "tag_f1"):
 
             def delta(idx: Sequence[int], m: str = metric, o: str = other) -> float:
-                return value(m, "adapted", idx) - value(m, o, idx)
+                return adapted_value(m, idx) - value(m, o, idx)
 
             out[f"{metric}:{other}"] = asdict(bootstrap(delta, len(refs), n=300))
     return out

@@ -7,6 +7,7 @@ import shutil
 import socket
 import traceback
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from functools import cache
 from pathlib import Path
@@ -189,6 +190,11 @@ def instruction_with_terms(*, session: Session, brand_id: int, instruction: str)
 
     guide = styleguide_current(session=session, brand=session.get_one(Brand, brand_id))
     terms = [t.term for t in guide.terms if t.kind == TermKind.prefer] if guide else []
+    return instruction_with(instruction, terms)
+
+
+def instruction_with(instruction: str, terms: Sequence[str]) -> str:
+    """`instruction` followed by these preferred terms (unchanged without any)."""
     return f"{instruction} Use these terms: {', '.join(terms)}." if terms else instruction
 
 

@@ -141,8 +141,8 @@ def membership_set(*, session: Session, brand: Brand, user: User, role: Role) ->
     return membership
 
 
-def membership_remove(*, session: Session, brand: Brand, user_id: int) -> Membership:
-    """Remove a person from the brand (never its last admin)."""
+def membership_in(*, session: Session, brand: Brand, user_id: int) -> Membership:
+    """The person's membership of the brand, with the person; NotFound if they are none."""
     membership = session.scalar(
         select(Membership)
         .where(Membership.brand_id == brand.id, Membership.user_id == user_id)
@@ -150,6 +150,12 @@ def membership_remove(*, session: Session, brand: Brand, user_id: int) -> Member
     )
     if membership is None:
         raise NotFound(f"no member {user_id}")
+    return membership
+
+
+def membership_remove(*, session: Session, brand: Brand, user_id: int) -> Membership:
+    """Remove a person from the brand (never its last admin)."""
+    membership = membership_in(session=session, brand=brand, user_id=user_id)
     if membership.role == Role.admin:
         _keep_an_admin(session=session, brand=brand)
     session.delete(membership)

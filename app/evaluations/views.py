@@ -15,6 +15,7 @@ from app.errors import Invalid, NotFound
 from app.evaluations.highlight import highlight
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem
 from app.evaluations.service import (
+    ORDERS,
     Sort,
     evaluation_items,
     evaluation_latest,
@@ -44,7 +45,7 @@ def _evaluation(session: SessionDep, access: RunAccess) -> Evaluation:
 
 
 def _sort(value: str) -> Sort:
-    if value not in ("gain", "regression", "order"):
+    if value not in ORDERS:
         raise Invalid("sort by gain, regression or order")
     return value  # type: ignore[return-value]
 
@@ -115,26 +116,14 @@ def csv_safe(value: object) -> str:
 @api.get("/runs/{run_id}/comparison.csv", response_class=Response)
 def api_comparison_csv(access: CreativeRun, session: SessionDep) -> Response:
     """The comparison as CSV, safe to open in a spreadsheet."""
-    data = comparison(session, access)
+    evaluation = _evaluation(session, access)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    for item in data["items"]:
-        writer.writerow(
-            [
-                csv_safe(v)
-                for v in (
-                    item["asset_id"],
-                    ";".join(item["tags"]),
-                    item["reference"],
-                    item["base"],
-                    item["prompted"],
-                    item["adapted"],
-                    round(item["gain"], 3),
-                )
-            ]
-        )
-    name = f"run-{data['run']}-comparison.csv"
+    for i in evaluation_items(session=session, evaluation=evaluation):
+        row = (i.asset_id, ";".join(i.tags), i.reference, i.base, i.prompted, i.adapted)
+        writer.writerow([csv_safe(v) for v in (*row, round(i.gain, 3))])
+    name = f"run-{evaluation.run_id}-comparison.csv"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

@@ -4,22 +4,21 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
-from sqlalchemy import select
-from sqlalchemy.orm import joinedload
 
-from app.accounts.models import Membership, Role
+from app.accounts.models import Role
 from app.accounts.service import (
     invitation_create,
     invitation_revoke,
     invitations_pending,
     members_list,
+    membership_in,
     membership_remove,
     membership_set,
     user_by_email,
 )
 from app.auth import AdminBrand, BrandAccess, audit
 from app.deps import SessionDep, SettingsDep
-from app.errors import DomainError, Invalid, NotFound
+from app.errors import DomainError, Invalid
 from app.members.schemas import MemberAdd, MemberAdded, MemberOut, MemberRole
 from app.web import page
 
@@ -72,17 +71,6 @@ def _add(
     )
 
 
-def _membership(session: SessionDep, access: BrandAccess, user_id: int) -> Membership:
-    membership = session.scalar(
-        select(Membership)
-        .where(Membership.brand_id == access.brand.id, Membership.user_id == user_id)
-        .options(joinedload(Membership.user))
-    )
-    if membership is None:
-        raise NotFound(f"no member {user_id}")
-    return membership
-
-
 @api.get("/brands/{slug}/members", response_model=list[MemberOut])
 def api_members(access: AdminBrand, session: SessionDep) -> list[MemberOut]:
     return [MemberOut.of(m) for m in members_list(session=session, brand=access.brand)]
@@ -106,7 +94,7 @@ def api_member_add(
 def api_member_role(
     request: Request, user_id: int, body: MemberRole, access: AdminBrand, session: SessionDep
 ) -> MemberOut:
-    membership = _membership(session, access, user_id)
+    membership = membership_in(session=session, brand=access.brand, user_id=user_id)
     membership_set(session=session, brand=access.brand, user=membership.user, role=body.role)
     audit(
         request,

@@ -47,28 +47,37 @@ def _wait_until_up(url: str, process: subprocess.Popen[bytes], timeout: float = 
     raise TimeoutError(f"{url} did not answer within {timeout}s")
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[str]:
-    """A migrated SQLite database with the brand `maison`, served by `atelier serve`."""
-    port = _free_port()
+ATELIER = [sys.executable, "-m", "app.cli"]
+
+
+def _embedded(tmp_path: Path, **settings: str) -> dict[str, str]:
+    """The environment of an embedded Atelier under tmp_path, its database migrated."""
     env = {
         **os.environ,
         "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
         "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
         "STORAGE_URL": f"file://{tmp_path / 'blobs'}",
-        "PAGE_SIZE": "6",  # small pages, so that "Show more" is reached with a few images
+        **settings,
     }
-    atelier = [sys.executable, "-m", "app.cli"]
-    subprocess.run([*atelier, "db", "upgrade"], env=env, check=True, capture_output=True)
+    subprocess.run([*ATELIER, "db", "upgrade"], env=env, check=True, capture_output=True)
+    return env
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[str]:
+    """A migrated SQLite database with the brand `maison`, served by `atelier serve`."""
+    port = _free_port()
+    # Small pages, so that "Show more" is reached with a few images.
+    env = _embedded(tmp_path, PAGE_SIZE="6")
     created = subprocess.run(
-        [*atelier, "user", "create", ADMIN, "--password", PASSWORD, "--superuser"],
+        [*ATELIER, "user", "create", ADMIN, "--password", PASSWORD, "--superuser"],
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
     token = created.stdout.split("token: ")[1].strip()
-    server = subprocess.Popen([*atelier, "serve", "--no-worker", "--port", str(port)], env=env)
+    server = subprocess.Popen([*ATELIER, "serve", "--no-worker", "--port", str(port)], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(f"{base}/healthz", server)
@@ -89,18 +98,11 @@ def live_server(tmp_path: Path) -> Iterator[str]:
 def demo_server(tmp_path: Path) -> Iterator[str]:
     """`make demo` in miniature: the demo brand seeded, web and worker served together."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'atelier.db'}",
-        "BROKER_URL": f"sqla+sqlite:///{tmp_path / 'broker.db'}",
-        "STORAGE_URL": f"file://{tmp_path / 'blobs'}",
-    }
-    atelier = [sys.executable, "-m", "app.cli"]
-    subprocess.run([*atelier, "db", "upgrade"], env=env, check=True, capture_output=True)
-    subprocess.run([*atelier, "demo"], env=env, check=True, capture_output=True)
+    env = _embedded(tmp_path)
+    subprocess.run([*ATELIER, "demo"], env=env, check=True, capture_output=True)
     with (tmp_path / "serve.log").open("wb") as log:
         server = subprocess.Popen(
-            [*atelier, "serve", "--port", str(port)],
+            [*ATELIER, "serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
