@@ -2,7 +2,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from app.accounts.models import ApiToken, Role
+from app.accounts.models import Role
+from app.schemas import Out
 
 
 class TokenOut(BaseModel):
@@ -16,24 +17,13 @@ class TokenCreate(BaseModel):
     days: int | None = Field(default=90, ge=1, le=3650, description="None: never expires")
 
 
-class TokenInfo(BaseModel):
+class TokenInfo(Out):
     id: int
     name: str
     prefix: str
     created_at: datetime
     expires_at: datetime | None
     last_used_at: datetime | None
-
-    @classmethod
-    def of(cls, token: ApiToken) -> "TokenInfo":
-        return cls(
-            id=token.id,
-            name=token.name,
-            prefix=token.prefix,
-            created_at=token.created_at,
-            expires_at=token.expires_at,
-            last_used_at=token.last_used_at,
-        )
 
 
 class TokenCreated(TokenInfo):

@@ -106,7 +106,7 @@ def api_me(user: CurrentUser, session: SessionDep) -> MeOut:
 
 @api.get("/tokens", response_model=list[TokenInfo])
 def api_tokens(user: CurrentUser, session: SessionDep) -> list[TokenInfo]:
-    return [TokenInfo.of(t) for t in tokens_of(session=session, user=user)]
+    return [TokenInfo.model_validate(t) for t in tokens_of(session=session, user=user)]
 
 
 @api.post("/tokens", response_model=TokenCreated, status_code=201)
@@ -116,7 +116,7 @@ def api_token_create(
     """Create a personal token; its secret is in this answer only."""
     token, secret = token_create(session=session, user=user, name=body.name, days=body.days)
     audit(request, session, action="token.create", target=token.prefix, name=token.name)
-    return TokenCreated(**TokenInfo.of(token).model_dump(), secret=secret)
+    return TokenCreated(**TokenInfo.model_validate(token).model_dump(), secret=secret)
 
 
 @api.delete("/tokens/{token_id}", status_code=204)
@@ -270,7 +270,7 @@ def account_token_create(
     except DomainError as exc:
         return _account(request, principal, user, session, error=str(exc), status_code=422)
     audit(request, session, action="token.create", target=token.prefix, name=token.name)
-    created = TokenCreated(**TokenInfo.of(token).model_dump(), secret=secret)
+    created = TokenCreated(**TokenInfo.model_validate(token).model_dump(), secret=secret)
     return _account(request, principal, user, session, created=created)
 
 

@@ -1,12 +1,13 @@
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field, field_validator
 
-from app.assets.models import Asset, AssetStatus
+from app.assets.models import AssetStatus, Tag
 from app.assets.service import MAX_CAPTION_LENGTH, IngestReport
+from app.schemas import Out
 
 
-class AssetOut(BaseModel):
+class AssetOut(Out):
     id: int
     filename: str
     sha256: str
@@ -20,28 +21,21 @@ class AssetOut(BaseModel):
     status: AssetStatus
     created_at: datetime
     updated_at: datetime
-    thumbnail_url: str
-    original_url: str
 
+    @field_validator("tags", mode="before")
     @classmethod
-    def of(cls, asset: Asset) -> "AssetOut":
-        return cls(
-            id=asset.id,
-            filename=asset.filename,
-            sha256=asset.sha256,
-            format=asset.format,
-            mode=asset.mode,
-            width=asset.width,
-            height=asset.height,
-            size_bytes=asset.size_bytes,
-            caption=asset.caption,
-            tags=[tag.name for tag in asset.tags],
-            status=asset.status,
-            created_at=asset.created_at,
-            updated_at=asset.updated_at,
-            thumbnail_url=f"/api/v1/assets/{asset.id}/thumbnail",
-            original_url=f"/api/v1/assets/{asset.id}/original",
-        )
+    def _tag_names(cls, tags: list[Tag | str]) -> list[str]:
+        return [t if isinstance(t, str) else t.name for t in tags]
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def thumbnail_url(self) -> str:
+        return f"/api/v1/assets/{self.id}/thumbnail"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def original_url(self) -> str:
+        return f"/api/v1/assets/{self.id}/original"
 
 
 class AssetPage(BaseModel):
@@ -73,9 +67,13 @@ class IngestOut(BaseModel):
     @classmethod
     def of(cls, report: IngestReport) -> "IngestOut":
         return cls(
-            accepted=[IngestedFile(filename=f, asset=AssetOut.of(a)) for f, a in report.accepted],
+            accepted=[
+                IngestedFile(filename=f, asset=AssetOut.model_validate(a))
+                for f, a in report.accepted
+            ],
             duplicates=[
-                IngestedFile(filename=f, asset=AssetOut.of(a)) for f, a in report.duplicates
+                IngestedFile(filename=f, asset=AssetOut.model_validate(a))
+                for f, a in report.duplicates
             ],
             rejected=[RejectedFile(filename=f, error=e) for f, e in report.rejected],
         )

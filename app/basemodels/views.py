@@ -1,14 +1,12 @@
 """Base models: listed to everyone signed in, registered by brand admins, checked by a worker."""
 
-from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from pydantic import BaseModel, Field
 
 from app.auth import AnyAdmin, CurrentUser, audit
-from app.basemodels.models import BaseModelStatus, RegisteredModel
+from app.basemodels.schemas import BaseModelIn, BaseModelOut
 from app.basemodels.service import basemodel_register, basemodels_list
 from app.deps import SessionDep
 from app.errors import DomainError
@@ -18,44 +16,10 @@ api = APIRouter(prefix="/api/v1", tags=["base models"])
 pages = APIRouter(include_in_schema=False)
 
 
-class BaseModelIn(BaseModel):
-    source: str = Field(max_length=500, description="a hub id (owner/name) or a local folder")
-    revision: str = Field(default="", max_length=100, description="a commit, tag or branch")
-    name: str = Field(default="", max_length=200)
-
-
-class BaseModelOut(BaseModel):
-    id: int
-    name: str
-    source: str
-    revision: str
-    status: BaseModelStatus
-    is_default: bool
-    family: str
-    detail: dict[str, Any]
-    error: str
-    checked_at: datetime | None
-
-    @classmethod
-    def of(cls, m: RegisteredModel) -> "BaseModelOut":
-        return cls(
-            id=m.id,
-            name=m.name,
-            source=m.source,
-            revision=m.revision,
-            status=m.status,
-            is_default=m.is_default,
-            family=m.family,
-            detail=m.detail,
-            error=m.error,
-            checked_at=m.checked_at,
-        )
-
-
 @api.get("/base-models", response_model=list[BaseModelOut])
 def api_basemodels(user: CurrentUser, session: SessionDep) -> list[BaseModelOut]:
     """The registered base models (the demo captioner always among them)."""
-    return [BaseModelOut.of(m) for m in basemodels_list(session=session)]
+    return [BaseModelOut.model_validate(m) for m in basemodels_list(session=session)]
 
 
 @api.post("/base-models", response_model=BaseModelOut, status_code=202)
@@ -72,7 +36,7 @@ def api_basemodel_register(
         user=user,
     )
     audit(request, session, action="basemodel.register", target=model.source)
-    return BaseModelOut.of(model)
+    return BaseModelOut.model_validate(model)
 
 
 @pages.get("/base-models", response_class=HTMLResponse)

@@ -1,68 +1,17 @@
 """Dataset versions: freeze (admins), list, read, diff."""
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
 
 from app.auth import AdminBrand, CreativeBrand, audit
-from app.datasets.models import DatasetItem, DatasetVersion
+from app.datasets.schemas import DatasetDetail, DatasetOut, DiffOut, FreezeIn, ItemOut
 from app.datasets.service import dataset_diff, dataset_freeze, dataset_get, datasets_list
 from app.deps import SessionDep, SettingsDep
 
 api = APIRouter(prefix="/api/v1", tags=["datasets"])
 pages = APIRouter(include_in_schema=False)
-
-
-class FreezeIn(BaseModel):
-    validation_fraction: float | None = Field(default=None, gt=0, lt=1)
-
-
-class DatasetOut(BaseModel):
-    id: int
-    version: int
-    content_hash: str
-    validation_fraction: float
-    counts: dict[str, Any]
-
-    @classmethod
-    def of(cls, d: DatasetVersion) -> "DatasetOut":
-        return cls(
-            id=d.id,
-            version=d.version,
-            content_hash=d.content_hash,
-            validation_fraction=d.validation_fraction,
-            counts=d.counts,
-        )
-
-
-class ItemOut(BaseModel):
-    asset_id: int
-    sha256: str
-    caption: str
-    tags: list[str]
-    split: str
-
-    @classmethod
-    def of(cls, i: DatasetItem) -> "ItemOut":
-        return cls(
-            asset_id=i.asset_id,
-            sha256=i.sha256,
-            caption=i.caption,
-            tags=i.tags,
-            split=i.split.value,
-        )
-
-
-class DatasetDetail(DatasetOut):
-    items: list[ItemOut]
-
-
-class DiffOut(BaseModel):
-    added: list[ItemOut]
-    removed: list[ItemOut]
-    changed: list[dict[str, ItemOut]]
 
 
 @api.post("/brands/{slug}/datasets", response_model=DatasetOut, status_code=201)
@@ -87,19 +36,24 @@ def api_dataset_freeze(
             target=f"version {version.version}",
             **version.counts,
         )
-    return JSONResponse(DatasetOut.of(version).model_dump(), status_code=201 if created else 200)
+    return JSONResponse(
+        DatasetOut.model_validate(version).model_dump(), status_code=201 if created else 200
+    )
 
 
 @api.get("/brands/{slug}/datasets", response_model=list[DatasetOut])
 def api_datasets(access: CreativeBrand, session: SessionDep) -> list[DatasetOut]:
-    return [DatasetOut.of(d) for d in datasets_list(session=session, brand=access.brand)]
+    return [
+        DatasetOut.model_validate(d) for d in datasets_list(session=session, brand=access.brand)
+    ]
 
 
 @api.get("/brands/{slug}/datasets/{version}", response_model=DatasetDetail)
 def api_dataset(version: int, access: CreativeBrand, session: SessionDep) -> DatasetDetail:
     found = dataset_get(session=session, brand=access.brand, version=version)
     return DatasetDetail(
-        **DatasetOut.of(found).model_dump(), items=[ItemOut.of(i) for i in found.items]
+        **DatasetOut.model_validate(found).model_dump(),
+        items=[ItemOut.model_validate(i) for i in found.items],
     )
 
 
@@ -113,7 +67,10 @@ def api_dataset_diff(
         new=dataset_get(session=session, brand=access.brand, version=other),
     )
     return DiffOut(
-        added=[ItemOut.of(i) for i in diff.added],
-        removed=[ItemOut.of(i) for i in diff.removed],
-        changed=[{"before": ItemOut.of(a), "after": ItemOut.of(b)} for a, b in diff.changed],
+        added=[ItemOut.model_validate(i) for i in diff.added],
+        removed=[ItemOut.model_validate(i) for i in diff.removed],
+        changed=[
+            {"before": ItemOut.model_validate(a), "after": ItemOut.model_validate(b)}
+            for a, b in diff.changed
+        ],
     )

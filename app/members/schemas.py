@@ -1,26 +1,19 @@
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import AliasPath, BaseModel, Field
 
-from app.accounts.models import Membership, Role
+from app.accounts.models import Role
+from app.schemas import Out
 
 
-class MemberOut(BaseModel):
+class MemberOut(Out):
+    """A membership, read with its user."""
+
     user_id: int
-    email: str
-    name: str
+    email: str = Field(validation_alias=AliasPath("user", "email"))
+    name: str = Field(validation_alias=AliasPath("user", "name"))
     role: Role
-    since: datetime
-
-    @classmethod
-    def of(cls, membership: Membership) -> "MemberOut":
-        return cls(
-            user_id=membership.user_id,
-            email=membership.user.email,
-            name=membership.user.name,
-            role=membership.role,
-            since=membership.created_at,
-        )
+    since: datetime = Field(validation_alias="created_at")
 
 
 class MemberAdd(BaseModel):

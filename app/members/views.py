@@ -48,7 +48,7 @@ def _add(
             target=user.email,
             role=role.value,
         )
-        return MemberAdded(member=MemberOut.of(membership))
+        return MemberAdded(member=MemberOut.model_validate(membership))
     invitation, token = invitation_create(
         session=session,
         brand=access.brand,
@@ -73,7 +73,7 @@ def _add(
 
 @api.get("/brands/{slug}/members", response_model=list[MemberOut])
 def api_members(access: AdminBrand, session: SessionDep) -> list[MemberOut]:
-    return [MemberOut.of(m) for m in members_list(session=session, brand=access.brand)]
+    return [MemberOut.model_validate(m) for m in members_list(session=session, brand=access.brand)]
 
 
 @api.post("/brands/{slug}/members", response_model=MemberAdded, status_code=201)
@@ -104,7 +104,7 @@ def api_member_role(
         target=membership.user.email,
         role=body.role.value,
     )
-    return MemberOut.of(membership)
+    return MemberOut.model_validate(membership)
 
 
 @api.delete("/brands/{slug}/members/{user_id}", status_code=204)

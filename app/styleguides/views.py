@@ -74,13 +74,13 @@ def api_styleguide_upload(
     guide = _upload(
         request, access=access, session=session, store=store, settings=settings, file=file
     )
-    return StyleGuideOut.of(guide)
+    return StyleGuideOut.model_validate(guide)
 
 
 @api.get("/brands/{slug}/styleguides/{version}", response_model=StyleGuideOut)
 def api_styleguide_get(version: int, access: CreativeBrand, session: SessionDep) -> StyleGuideOut:
     guide = styleguide_version(session=session, brand=access.brand, version=version)
-    return StyleGuideOut.of(guide)
+    return StyleGuideOut.model_validate(guide)
 
 
 def _guide_page(
