@@ -22,12 +22,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from statistics import fmean
 
 import numpy as np
 import sacrebleu
 from rouge_score import rouge_scorer
+
+from app.styleguides.glossary import GuideTerms, TermUse, phrases_in
 
 _ROUGE = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
@@ -129,34 +130,9 @@ def cider_d(
 # --- brand terms -----------------------------------------------------------------------------
 
 
-_SEPARATOR = r"[\s-]+"  # words of a phrase may be split by any space or a hyphen ("forest-green")
-
-
-def _normal(phrase: str) -> str:
-    """A phrase lower-cased, its words joined by single spaces."""
-    return " ".join(w for w in re.split(_SEPARATOR, phrase.lower()) if w)
-
-
-@lru_cache(maxsize=64)
-def _phrase_pattern(phrases: tuple[str, ...]) -> re.Pattern[str]:
-    """One alternation, longest phrase first, so that a phrase wins over the words inside it."""
-    ordered = sorted(phrases, key=lambda p: (-len(p), p))
-    alts = [_SEPARATOR.join(map(re.escape, p.split(" "))) for p in ordered]
-    return re.compile(r"(?<!\w)(?:" + "|".join(alts) + r")(?!\w)", re.IGNORECASE)
-
-
-def find_phrases(text: str, phrases: Iterable[str]) -> list[str]:
-    """Each whole-word occurrence of a phrase in `text`, left to right, as spelt in `phrases`."""
-    spelling = {_normal(p): p for p in phrases if _normal(p)}
-    if not spelling:
-        return []
-    found = _phrase_pattern(tuple(sorted(spelling))).finditer(text)
-    return [spelling[_normal(m.group())] for m in found]
-
-
 def tags_in(caption: str, vocabulary: Iterable[str]) -> set[str]:
     """The brand's tag names that the caption names, case-insensitive, longest match first."""
-    return set(find_phrases(caption, vocabulary))
+    return set(phrases_in(caption, vocabulary))
 
 
 @dataclass
@@ -226,24 +202,13 @@ class StyleHits:
         return not self.violations and not self.banned
 
 
-def style_check(
-    caption: str, prefer: Sequence[tuple[str, Sequence[str]]], avoid: Sequence[str]
-) -> StyleHits:
+def style_check(caption: str, terms: GuideTerms) -> StyleHits:
     """Preferred terms, replaced words and banned words in a caption, whole words, any case."""
-    kinds: dict[str, set[str]] = {}
-    for term, instead in prefer:
-        kinds.setdefault(_normal(term), set()).add("preferred")
-        for word in instead:
-            kinds.setdefault(_normal(word), set()).add("violations")
-    for word in avoid:
-        kinds.setdefault(_normal(word), set()).add("banned")
-    terms = [*(t for t, _ in prefer), *(w for _, words in prefer for w in words), *avoid]
-    hits: dict[str, list[str]] = {"preferred": [], "violations": [], "banned": []}
-    # One scan over all terms, so that "dark red" is one violation and not also "red".
-    for phrase in find_phrases(caption, terms):
-        for kind in kinds[_normal(phrase)]:
-            hits[kind].append(phrase)
-    return StyleHits(**hits)
+    found: dict[TermUse, list[str]] = {"preferred": [], "replaced": [], "banned": []}
+    for span, uses in terms.spans(caption):
+        for use in uses:
+            found[use].append(span.phrase)
+    return StyleHits(found["preferred"], violations=found["replaced"], banned=found["banned"])
 
 
 @dataclass
@@ -352,13 +317,12 @@ def summarise(
     refs: Sequence[str],
     gold_tags: Sequence[set[str]],
     vocabulary: Iterable[str],
-    prefer: Sequence[tuple[str, Sequence[str]]],
-    avoid: Sequence[str],
+    terms: GuideTerms,
 ) -> tuple[Summary, list[ItemScores]]:
     """Every metric for one system's captions: the summary and the per-item scores."""
     vocabulary = list(vocabulary)
     found = [tags_in(h, vocabulary) for h in hyps]
-    hits = [style_check(h, prefer, avoid) for h in hyps]
+    hits = [style_check(h, terms) for h in hyps]
     cider, cider_items = cider_d(hyps, refs)
     tags, style = tag_scores(found, gold_tags), style_scores(hits)
     items = [

@@ -1,29 +1,21 @@
 """Brand terms highlighted in a caption: preferred terms marked, banned and replaced words
-struck. The text is escaped first; only the marks are markup."""
-
-import re
+struck. The text is escaped first; only the marks are markup. Phrases are found exactly as the
+metrics find them (`GuideTerms.spans`)."""
 
 from markupsafe import Markup, escape
 
+from app.styleguides.glossary import GuideTerms
 
-def highlight(text: str, prefer: list[str], flagged: list[str]) -> Markup:
+
+def highlight(text: str, terms: GuideTerms) -> Markup:
     """`text` as HTML with <mark class="prefer"> and <mark class="flag"> around whole terms."""
-    kinds = {t.lower(): "prefer" for t in prefer if t} | {t.lower(): "flag" for t in flagged if t}
-    if not kinds:
-        return escape(text)
-    # Longest first, so that "patent calfskin" wins over "calfskin".
-    pattern = re.compile(
-        r"\b(" + "|".join(re.escape(t) for t in sorted(kinds, key=len, reverse=True)) + r")\b",
-        re.IGNORECASE,
-    )
     out, last = [], 0
-    for match in pattern.finditer(text):
+    for span, uses in terms.spans(text):
+        kind = "prefer" if uses == {"preferred"} else "flag"
         out += [
-            escape(text[last : match.start()]),
-            Markup('<mark class="{}">{}</mark>').format(
-                kinds[match.group(0).lower()], match.group(0)
-            ),
+            escape(text[last : span.start]),
+            Markup('<mark class="{}">{}</mark>').format(kind, text[span.start : span.end]),
         ]
-        last = match.end()
+        last = span.end
     out.append(escape(text[last:]))
     return Markup("").join(out)

@@ -11,6 +11,7 @@ from app.brands.models import Brand
 from app.errors import Conflict, Invalid, NotFound
 from app.storage import BlobStore, blob_stage
 from app.styleguides.extract import Unreadable, styleguide_extract
+from app.styleguides.glossary import GuideTerms
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
 from app.styleguides.terms import Term, terms_parse
 
@@ -107,6 +108,11 @@ def styleguide_current(*, session: Session, brand: Brand) -> StyleGuideVersion |
         .limit(1)
         .options(selectinload(StyleGuideVersion.terms))
     )
+
+
+def styleguide_terms(*, session: Session, brand: Brand) -> GuideTerms:
+    """The terms of the brand's current style guide (none without a guide)."""
+    return GuideTerms.of(styleguide_current(session=session, brand=brand))
 
 
 def styleguide_version(*, session: Session, brand: Brand, version: int) -> StyleGuideVersion:

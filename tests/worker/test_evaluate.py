@@ -8,6 +8,7 @@ from dataclasses import asdict
 import pytest
 from pycocoevalcap.cider.cider import Cider
 
+from app.styleguides.glossary import GuideTerms
 from worker.evaluate import (
     StyleHits,
     bleu4,
@@ -171,20 +172,22 @@ def test_tag_scores_micro_and_per_tag() -> None:
     assert (strap.precision, strap.recall, strap.f1, strap.support) == (0.0, 0.0, 0.0, 1)
 
 
-PREFER = [("burgundy", ["dark red", "wine"]), ("nappa leather", ["soft leather"])]
-AVOID = ["cheap", "leather"]
+TERMS = GuideTerms(
+    prefer=(("burgundy", ("dark red", "wine")), ("nappa leather", ("soft leather",))),
+    avoid=("cheap", "leather"),
+)
 
 
 def test_style_check_finds_preferred_replaced_and_banned_words() -> None:
-    hits = style_check("A dark red, CHEAP bag in nappa leather; Burgundy lining", PREFER, AVOID)
+    hits = style_check("A dark red, CHEAP bag in nappa leather; Burgundy lining", TERMS)
     # "nappa leather" is one preferred phrase: its "leather" is not also a banned use.
     assert hits == StyleHits(
         preferred=["nappa leather", "burgundy"], violations=["dark red"], banned=["cheap"]
     )
-    assert style_check("red wines; a leathery soft-leather tote", PREFER, AVOID) == StyleHits(
+    assert style_check("red wines; a leathery soft-leather tote", TERMS) == StyleHits(
         violations=["soft leather"]
     )
-    assert style_check("a red bag", [], []) == StyleHits()
+    assert style_check("a red bag", GuideTerms()) == StyleHits()
 
 
 def test_style_scores_are_rates_per_100_captions() -> None:
@@ -256,7 +259,7 @@ def test_summarise_scores_each_item_and_serialises() -> None:
         set(),
         {"bag"},
     ]
-    summary, items = summarise(HYPS, REFS, gold, VOCABULARY, PREFER, AVOID)
+    summary, items = summarise(HYPS, REFS, gold, VOCABULARY, TERMS)
     assert len(items) == len(HYPS)
     assert summary.bleu4 == pytest.approx(bleu4(HYPS, REFS))
     assert summary.cider_d == pytest.approx(cider_d(HYPS, REFS)[0])

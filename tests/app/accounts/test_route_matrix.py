@@ -36,6 +36,7 @@ from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, Evaluati
 from app.main import create_app, route_table
 from app.runs.models import Run, RunStatus
 from app.storage import LocalBlobStore
+from app.styleguides.glossary import GuideTerms
 from app.styleguides.service import styleguide_upload
 from tests import corpus
 from worker.evaluate import summarise
@@ -233,6 +234,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
         status=RunStatus.succeeded,
         settings={},
         settings_hash="0" * 64,
+        instruction="Describe this product.",
         adapter_key="runs/matrix/adapter.zip",
     )
     session.add(run)
@@ -265,7 +267,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
 
 def _evaluated(session: Session, run_id: int, asset_id: int) -> None:
     """A finished evaluation of one image, so that results and rating pages have content."""
-    summary, _ = summarise(["a red bag"], ["Camille tote"], [set()], [], [], [])
+    summary, _ = summarise(["a red bag"], ["Camille tote"], [set()], [], GuideTerms())
     evaluation = Evaluation(
         run_id=run_id,
         status=EvaluationStatus.succeeded,
