@@ -164,7 +164,9 @@ class BrandRole(AccessRule):
 
 @dataclass(frozen=True)
 class AssetAccess(BrandAccess):
-    asset: Asset | None = None
+    """A member's access to one of the brand's assets."""
+
+    asset: Asset
 
 
 class AssetRole(AccessRule):
@@ -182,16 +184,13 @@ class AssetRole(AccessRule):
 
 
 def _owner_access(
-    session: SessionDep, user: User, brand_id: int | None, minimum: Role | None, *, missing: str
+    session: SessionDep, user: User, brand_id: int, minimum: Role | None, *, missing: str
 ) -> BrandAccess:
-    """Access to the brand that owns a row; NotFound(`missing`) if there is no such row or
-    the person is not a member of its brand (the two look alike from outside)."""
-    brand = session.get(Brand, brand_id) if brand_id is not None else None
+    """Access to the brand that owns a row; NotFound(`missing`) if the person is not a member
+    of its brand, exactly as for a row that does not exist."""
     assert minimum is not None
     try:
-        if brand is None:
-            raise NotFound(missing)
-        return _brand_access(session, user, brand.slug, minimum)
+        return _brand_access(session, user, session.get_one(Brand, brand_id).slug, minimum)
     except NotFound:
         raise NotFound(missing) from None
 
@@ -212,7 +211,9 @@ class BrandAdminAnywhere(AccessRule):
 
 @dataclass(frozen=True)
 class RunAccess(BrandAccess):
-    run: Run | None = None
+    """A member's access to one of the brand's runs."""
+
+    run: Run
 
 
 class RunRole(AccessRule):
@@ -224,8 +225,10 @@ class RunRole(AccessRule):
     def __call__(self, run_id: int, principal: PrincipalDep, session: SessionDep) -> RunAccess:
         user = SignedIn()(principal)
         run = session.get(Run, run_id)
-        owner = run.brand_id if run else None
-        access = _owner_access(session, user, owner, self.minimum, missing=f"no run {run_id}")
+        missing = f"no run {run_id}"
+        if run is None:
+            raise NotFound(missing)
+        access = _owner_access(session, user, run.brand_id, self.minimum, missing=missing)
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 

@@ -18,8 +18,9 @@ from app.basemodels.models import DEMO_MODEL_SOURCE
 from app.config import ROOT
 from app.demo.catalogue import catalogue
 from app.demo.render import product_render
+from app.runs.settings import DEFAULT_INSTRUCTION, PRESETS
 from bench.timing import median_seconds
-from worker.config import DEFAULT_INSTRUCTION, PRESETS, lora_config
+from worker.config import lora_config
 from worker.generate import captions_generate
 from worker.train import base_load
 

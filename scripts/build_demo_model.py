@@ -36,7 +36,7 @@ from app.demo.catalogue import (
 )
 from app.demo.render import product_render
 from app.demo.seed import DEMO_PRODUCTS  # the demo brand's catalogue: kept out of training
-from worker.config import DEFAULT_INSTRUCTION
+from app.runs.settings import DEFAULT_INSTRUCTION
 from worker.modelkit import Size, vlm_build, vlm_save
 
 # 64 px in 8 px patches: 64 patches, 16 image tokens after the connector's 2x2 pixel shuffle.

@@ -6,7 +6,7 @@ import logging
 from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.basemodels.service import basemodel_location
 from app.db import utcnow
-from worker.execute import sessions
+from worker.context import sessions
 
 log = logging.getLogger(__name__)
 

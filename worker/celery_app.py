@@ -6,7 +6,7 @@ finishes, so that a worker that dies mid-task leaves it to be redelivered.
 
 from celery import Celery
 
-from worker.config import settings
+from app.config import settings
 
 app = Celery("atelier", broker=settings.BROKER_URL, include=["worker.tasks"])
 app.conf.update(

@@ -16,21 +16,18 @@ from PIL import Image
 from sqlalchemy import select
 
 from app.assets.images import image_to_rgb
-from app.assets.models import Asset, Tag
-from app.basemodels.models import RegisteredModel
+from app.assets.models import Tag
 from app.basemodels.service import basemodel_location
-from app.brands.models import Brand
 from app.config import VAR
 from app.datasets.models import Split
-from app.datasets.service import dataset_items
+from app.datasets.service import dataset_originals
 from app.db import utcnow
-from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus
+from app.evaluations.models import ITEM_METRICS, Evaluation, EvaluationItem, EvaluationStatus
 from app.runs.models import Run
-from app.styleguides.models import TermKind
-from app.styleguides.service import styleguide_current
-from worker.config import DEFAULT_INSTRUCTION, TrainSettings
-from worker.execute import instruction_with, sessions, store, train_settings_of
-from worker.progress import folder_unzip
+from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings, train_settings_of
+from app.styleguides.glossary import GuideTerms
+from app.styleguides.service import styleguide_terms
+from worker.context import folder_unzip, sessions, store
 
 if TYPE_CHECKING:
     from worker.evaluate import ItemScores
@@ -38,15 +35,16 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-def evaluation_execute(evaluation_id: int) -> None:
-    """Caption, score and record; a failure is recorded on the evaluation, not raised."""
+def evaluation_execute(evaluation_id: int, adapter_dir: Path | None = None) -> None:
+    """Caption, score and record; a failure is recorded on the evaluation, not raised.
+    `adapter_dir` is the adapter at hand, when the worker has just trained it."""
     workdir = VAR / "work" / f"evaluation-{evaluation_id}-{uuid.uuid4().hex[:6]}"
     try:
         with sessions().begin() as session:
             evaluation = session.get_one(Evaluation, evaluation_id)
             evaluation.status = EvaluationStatus.running
             run_id = evaluation.run_id
-        _evaluate(evaluation_id, run_id, workdir)
+        _evaluate(evaluation_id, run_id, adapter_dir or workdir / "adapter")
     except Exception as exc:  # shown on the results page
         log.exception("evaluation %s failed", evaluation_id)
         with sessions().begin() as session:
@@ -57,30 +55,31 @@ def evaluation_execute(evaluation_id: int) -> None:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def _evaluate(evaluation_id: int, run_id: int, workdir: Path) -> None:
+def _evaluate(evaluation_id: int, run_id: int, adapter_dir: Path) -> None:
+    from worker.data import image_cap
     from worker.generate import captions_generate
     from worker.train import adapter_load, base_load
 
     inputs = _inputs(run_id)
-    adapter_dir = folder_unzip(store().get(inputs.adapter_key), workdir / "adapter")
+    if not adapter_dir.exists():
+        folder_unzip(store().get(inputs.adapter_key), adapter_dir)
     model, processor = base_load(
         inputs.base, inputs.revision, replace(inputs.settings, gradient_checkpointing=False)
     )
     tuned = adapter_load(model, adapter_dir)  # one base in memory: the adapter goes on top
 
+    # Downscaled once for the three captionings, as in training.
+    images = [image_cap(image, inputs.settings.max_image_pixels) for image in inputs.images]
+
     def caption(instruction: str) -> list[str]:
         return captions_generate(
-            model=tuned,
-            processor=processor,
-            images=inputs.images,
-            instruction=instruction,
-            max_image_pixels=inputs.settings.max_image_pixels,
+            model=tuned, processor=processor, images=images, instruction=instruction
         )
 
     with tuned.disable_adapter():
         base = caption(DEFAULT_INSTRUCTION)
-        prompted = caption(inputs.prompted_instruction)
-    adapted = caption(inputs.settings.instruction)
+        prompted = caption(inputs.terms.instruction(DEFAULT_INSTRUCTION))
+    adapted = caption(inputs.instruction)
     _record(
         evaluation_id,
         inputs,
@@ -102,38 +101,30 @@ class EvalInputs:
     references: list[str]
     tags: list[list[str]]
     vocabulary: list[str]
-    prefer: list[tuple[str, list[str]]]
-    avoid: list[str]
-    prompted_instruction: str
+    terms: GuideTerms
+    instruction: str  # what the adapter was trained with
 
 
 def _inputs(run_id: int) -> EvalInputs:
     with sessions()() as session:
         run = session.get_one(Run, run_id)
-        brand = session.get_one(Brand, run.brand_id)
-        model = session.get_one(RegisteredModel, run.base_model_id)
-        items = dataset_items(session=session, dataset_id=run.dataset_id, split=Split.validation)
-        assets = {
-            a.id: a
-            for a in session.scalars(select(Asset).where(Asset.id.in_([i.asset_id for i in items])))
-        }
-        guide = styleguide_current(session=session, brand=brand)
-        terms = guide.terms if guide else []
-        prefer = [(t.term, list(t.instead_of)) for t in terms if t.kind == TermKind.prefer]
+        brand, model = run.brand, run.base_model
+        items = dataset_originals(
+            session=session, dataset_id=run.dataset_id, split=Split.validation
+        )
         vocabulary = list(session.scalars(select(Tag.name).where(Tag.brand_id == brand.id)))
         return EvalInputs(
             base=basemodel_location(model),
             revision=model.revision or None,
             settings=train_settings_of(run),
             adapter_key=run.adapter_key,
-            asset_ids=[i.asset_id for i in items],
-            images=[image_to_rgb(store().get(assets[i.asset_id].original_key)) for i in items],
-            references=[i.caption for i in items],
-            tags=[list(i.tags) for i in items],
+            asset_ids=[item.asset_id for item, _ in items],
+            images=[image_to_rgb(store().get(key)) for _, key in items],
+            references=[item.caption for item, _ in items],
+            tags=[list(item.tags) for item, _ in items],
             vocabulary=vocabulary,
-            prefer=prefer,
-            avoid=[t.term for t in terms if t.kind == TermKind.avoid],
-            prompted_instruction=instruction_with(DEFAULT_INSTRUCTION, [t for t, _ in prefer]),
+            terms=styleguide_terms(session=session, brand=brand),
+            instruction=run.instruction,
         )
 
 
@@ -149,8 +140,7 @@ def _record(
             inputs.references,
             gold,
             inputs.vocabulary,
-            inputs.prefer,
-            inputs.avoid,
+            inputs.terms,
         )
         for name, captions in outputs.items()
     }
@@ -211,7 +201,7 @@ def _deltas(
 
     out = {}
     for other in ("base", "prompted"):
-        for metric in ("bleu4", "chrf", "rouge_l", "cider_d", "tag_f1"):
+        for metric in ITEM_METRICS:
 
             def delta(idx: Sequence[int], m: str = metric, o: str = other) -> float:
                 return adapted_value(m, idx) - value(m, o, idx)

@@ -2,55 +2,34 @@
 run card, record the result. Exactly one worker works on a run at a time (see Lease)."""
 
 import logging
-import os
 import shutil
-import socket
 import traceback
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, fields, replace
-from functools import cache
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from app.assets.images import image_to_rgb
-from app.assets.models import Asset
-from app.basemodels.models import RegisteredModel
 from app.basemodels.service import basemodel_location
-from app.config import VAR
-from app.datasets.models import DatasetVersion, Split
-from app.datasets.service import dataset_items
-from app.db import make_engine, make_sessionmaker, utcnow
+from app.config import VAR, settings
+from app.datasets.models import Split
+from app.datasets.service import dataset_originals
+from app.db import utcnow
 from app.evaluations.models import Evaluation, EvaluationStatus
+from app.runs.card import RunCard
 from app.runs.models import Run, RunStatus
-from app.storage import BlobStore, open_store
-from app.styleguides.models import TermKind
-from app.styleguides.service import styleguide_current
-from worker.config import TrainSettings, settings
-from worker.progress import Lease, ProgressCallback, folder_unzip, folder_zip, log_append
+from app.runs.settings import TrainSettings, train_settings_of
+from worker.compare import evaluation_execute
+from worker.context import folder_unzip, folder_zip, sessions, store, worker_identity
+from worker.lease import Lease, log_append
 
 if TYPE_CHECKING:
     from worker.train import TrainResult
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 3
-
-
-@cache
-def sessions() -> sessionmaker[Session]:
-    return make_sessionmaker(make_engine(settings.DATABASE_URL))
-
-
-@cache
-def store() -> BlobStore:
-    return open_store(settings.STORAGE_URL)
-
-
-def worker_identity() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 @dataclass(frozen=True)
@@ -102,6 +81,7 @@ def _too_many_attempts(run_id: int) -> bool:
 
 def _train(run_id: int, lease: Lease, workdir: Path) -> None:
     from worker.data import Example
+    from worker.progress import ProgressCallback
     from worker.train import qlora_train
 
     job = _job(run_id)
@@ -133,10 +113,10 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         key = f"runs/{run_id}/adapter.zip"
         store().put(key, folder_zip(result.adapter_dir))
         _succeed(run_id, key, result)
-        _evaluate_after(run_id)
+        _evaluate_after(run_id, result.adapter_dir)
 
 
-def _evaluate_after(run_id: int) -> None:
+def _evaluate_after(run_id: int, adapter_dir: Path) -> None:
     """Measure the new adapter at once, in the same task: the worker has the base at hand."""
     with sessions().begin() as session:
         evaluation = Evaluation(run_id=run_id, status=EvaluationStatus.queued)
@@ -144,9 +124,7 @@ def _evaluate_after(run_id: int) -> None:
         session.flush()
         evaluation_id = evaluation.id
     try:
-        from worker.compare import evaluation_execute
-
-        evaluation_execute(evaluation_id)
+        evaluation_execute(evaluation_id, adapter_dir)
     except Exception:  # the run has succeeded whatever its evaluation does
         log.exception("evaluation %s of run %s could not start", evaluation_id, run_id)
 
@@ -154,57 +132,22 @@ def _evaluate_after(run_id: int) -> None:
 def _job(run_id: int) -> RunJob:
     with sessions()() as session:
         run = session.get_one(Run, run_id)
-        base = session.get_one(RegisteredModel, run.base_model_id)
-        items = dataset_items(session=session, dataset_id=run.dataset_id, split=Split.train)
-        assets = {
-            a.id: a
-            for a in session.scalars(select(Asset).where(Asset.id.in_([i.asset_id for i in items])))
-        }
-        train_settings = train_settings_of(run)
+        items = dataset_originals(session=session, dataset_id=run.dataset_id, split=Split.train)
         return RunJob(
-            base=basemodel_location(base),
-            revision=base.revision or None,
-            settings=train_settings,
-            item_keys=[(assets[i.asset_id].original_key, i.caption) for i in items],
+            base=basemodel_location(run.base_model),
+            revision=run.base_model.revision or None,
+            settings=train_settings_of(run),
+            item_keys=[(key, item.caption) for item, key in items],
             checkpoint_key=run.checkpoint_key,
-            instruction=_instruction(session, run, train_settings),
+            instruction=run.instruction,
         )
-
-
-def train_settings_of(run: Run) -> TrainSettings:
-    """The run's settings as stored (fields added since take their defaults)."""
-    known = {f.name for f in fields(TrainSettings)}
-    return TrainSettings(**{k: v for k, v in run.settings.items() if k in known})
-
-
-def _instruction(session: Session, run: Run, s: TrainSettings) -> str:
-    """The settings' instruction, with the style guide's preferred terms when asked for."""
-    if not s.style_terms_in_prompt:
-        return s.instruction
-    return instruction_with_terms(session=session, brand_id=run.brand_id, instruction=s.instruction)
-
-
-def instruction_with_terms(*, session: Session, brand_id: int, instruction: str) -> str:
-    """`instruction` followed by the brand's preferred terms (unchanged without a guide)."""
-    from app.brands.models import Brand
-
-    guide = styleguide_current(session=session, brand=session.get_one(Brand, brand_id))
-    terms = [t.term for t in guide.terms if t.kind == TermKind.prefer] if guide else []
-    return instruction_with(instruction, terms)
-
-
-def instruction_with(instruction: str, terms: Sequence[str]) -> str:
-    """`instruction` followed by these preferred terms (unchanged without any)."""
-    return f"{instruction} Use these terms: {', '.join(terms)}." if terms else instruction
 
 
 def _succeed(run_id: int, adapter_key: str, result: "TrainResult") -> None:
     with sessions().begin() as session:
         run = session.get_one(Run, run_id)
-        dataset = session.get_one(DatasetVersion, run.dataset_id)
-        base = session.get_one(RegisteredModel, run.base_model_id)
         run.adapter_key = adapter_key
-        run.card = run_card(run=run, base=base, dataset=dataset, result=result)
+        run.card = run_card(run=run, result=result).to_json()
         run.status, run.finished_at, run.eta_seconds = RunStatus.succeeded, utcnow(), 0.0
         log_append(run, "succeeded: adapter kept")
 
@@ -217,33 +160,30 @@ def _finish(run_id: int, status: RunStatus, *, summary: str, trace: str = "") ->
         log_append(run, f"{status.value}: {summary}")
 
 
-def run_card(
-    *, run: Run, base: RegisteredModel, dataset: DatasetVersion, result: "TrainResult"
-) -> dict[str, object]:
+def run_card(*, run: Run, result: "TrainResult") -> RunCard:
     """What anyone needs to know about how an adapter was made and what it cost."""
     r = result
-    trainable, total = r.trainable_params, r.total_params
-    return {
-        "base_model": base.source,
-        "base_revision": base.revision or "default branch",
-        "dataset_version": dataset.version,
-        "dataset_hash": dataset.content_hash,
-        "settings_hash": run.settings_hash,
-        "preset": run.preset,
-        "trainable_params": trainable,
-        "total_params": total,
-        "trainable_share": round(trainable / total, 6) if total else 0.0,
-        "base_weights_bytes_4bit": r.base_weight_bytes_4bit,
-        "base_weights_bytes_16bit": r.base_weight_bytes_16bit,
-        "peak_rss_bytes": r.peak_rss_bytes,
-        "cuda_max_allocated_bytes": r.cuda_max_allocated_bytes,
-        "adapter_bytes": r.adapter_bytes,
-        "wall_seconds": round(r.wall_seconds, 1),
-        "samples_per_second": round(r.samples_per_second, 3),
-        "tokens_per_second": round(r.tokens_per_second, 1),
-        "steps": r.steps,
-        "train_loss": round(r.train_loss, 5),
-    }
+    return RunCard(
+        base_model=run.base_model.source,
+        base_revision=run.base_model.revision or "default branch",
+        dataset_version=run.dataset.version,
+        dataset_hash=run.dataset.content_hash,
+        settings_hash=run.settings_hash,
+        preset=run.preset,
+        trainable_params=r.trainable_params,
+        total_params=r.total_params,
+        trainable_share=round(r.trainable_params / r.total_params, 6) if r.total_params else 0.0,
+        base_weights_bytes_4bit=r.base_weight_bytes_4bit,
+        base_weights_bytes_16bit=r.base_weight_bytes_16bit,
+        peak_rss_bytes=r.peak_rss_bytes,
+        cuda_max_allocated_bytes=r.cuda_max_allocated_bytes,
+        adapter_bytes=r.adapter_bytes,
+        wall_seconds=round(r.wall_seconds, 1),
+        samples_per_second=round(r.samples_per_second, 3),
+        tokens_per_second=round(r.tokens_per_second, 1),
+        steps=r.steps,
+        train_loss=round(r.train_loss, 5),
+    )
 
 
 def failure_sentence(exc: BaseException) -> str:

@@ -1,94 +1,19 @@
-"""A run's progress, written to its row as it trains: a lease with a heartbeat, and the
-TrainerCallback that reports steps, losses and checkpoints and honours cancel."""
+"""A run's progress, written to its row as it trains: the TrainerCallback that reports steps,
+losses and checkpoints, and honours cancel and a lost lease."""
 
-import shutil
-import tempfile
-import threading
 import time
 from collections.abc import Callable
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import or_, update
 from sqlalchemy.orm import Session, sessionmaker
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from app.db import utcnow
-from app.runs.models import Run, RunStatus
+from app.runs.models import Run
 from app.storage import BlobStore
-
-LOG_LINES = 400  # the run's log keeps its latest lines
-
-
-class Lease:
-    """The right to work on a run. Claimed atomically; renewed by a heartbeat; a lease that
-    runs out is another worker's to take (and that worker resumes from the last checkpoint)."""
-
-    def __init__(
-        self, sessions: sessionmaker[Session], run_id: int, owner: str, seconds: int
-    ) -> None:
-        self.sessions, self.run_id, self.owner, self.seconds = sessions, run_id, owner, seconds
-        self.lost = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def claim(self) -> bool:
-        """Take the run if it is queued, or running under a lease that has run out."""
-        now = utcnow()
-        with self.sessions.begin() as session:
-            result = session.execute(
-                update(Run)
-                .where(
-                    Run.id == self.run_id,
-                    Run.status.in_([RunStatus.queued, RunStatus.running]),
-                    Run.cancel_requested.is_(False),
-                    or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now),
-                )
-                .values(
-                    lease_owner=self.owner,
-                    attempt=Run.attempt + 1,
-                    lease_expires_at=now + timedelta(seconds=self.seconds),
-                    status=RunStatus.running,
-                )
-            )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def renew(self) -> bool:
-        with self.sessions.begin() as session:
-            result = session.execute(
-                update(Run)
-                .where(Run.id == self.run_id, Run.lease_owner == self.owner)
-                .values(lease_expires_at=utcnow() + timedelta(seconds=self.seconds))
-            )
-        return result.rowcount == 1  # type: ignore[attr-defined]
-
-    def start_heartbeat(self) -> None:
-        def beat() -> None:
-            while not self._stop.wait(self.seconds / 3):
-                if not self.renew():
-                    self.lost.set()
-                    return
-
-        self._thread = threading.Thread(target=beat, name=f"lease-run-{self.run_id}", daemon=True)
-        self._thread.start()
-
-    def release(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        with self.sessions.begin() as session:
-            session.execute(
-                update(Run)
-                .where(Run.id == self.run_id, Run.lease_owner == self.owner)
-                .values(lease_owner="", lease_expires_at=None)
-            )
-
-
-def log_append(run: Run, line: str) -> None:
-    stamp = utcnow().strftime("%H:%M:%S")
-    lines = [*run.log.splitlines(), f"{stamp} {line}"]
-    run.log = "\n".join(lines[-LOG_LINES:])
+from worker.context import folder_zip
+from worker.lease import Lease, log_append
 
 
 class ProgressCallback(TrainerCallback):
@@ -180,20 +105,3 @@ class ProgressCallback(TrainerCallback):
             log_append(run, f"checkpoint at step {state.global_step} kept")
         if previous and previous != key:
             self.store.delete(previous)
-
-
-def folder_zip(folder: Path) -> bytes:
-    """The folder as zip bytes."""
-    with tempfile.TemporaryDirectory() as tmp:
-        archive = shutil.make_archive(str(Path(tmp) / "archive"), "zip", root_dir=folder)
-        return Path(archive).read_bytes()
-
-
-def folder_unzip(data: bytes, folder: Path) -> Path:
-    """Unpack zip bytes made by `folder_zip` into `folder`."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
-        handle.write(data)
-        handle.flush()
-        shutil.unpack_archive(handle.name, folder, "zip")
-    return folder

@@ -5,8 +5,8 @@ import threading
 
 from celery.signals import worker_ready, worker_shutting_down
 
+from app.config import settings
 from worker.celery_app import app
-from worker.config import settings
 
 log = logging.getLogger(__name__)
 _stop_recovery = threading.Event()

@@ -28,7 +28,8 @@ from transformers import (
 )
 from transformers.trainer_utils import get_last_checkpoint
 
-from worker.config import TrainSettings, compute_dtype, lora_config, quantization_config
+from app.runs.settings import TrainSettings
+from worker.config import compute_dtype, lora_config, quantization_config
 from worker.data import Collator, Example
 
 

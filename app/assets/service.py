@@ -282,12 +282,12 @@ def _cursor_decode(cursor: str) -> int:
     return int(cursor)
 
 
-def asset_get(*, session: Session, asset_id: int) -> Asset:
-    """The asset with this id and its tags, or NotFound."""
+def asset_get(*, session: Session, asset_id: int, brand: Brand | None = None) -> Asset:
+    """The asset with this id and its tags (one of `brand`'s, when given), or NotFound."""
     asset = session.scalar(
         select(Asset).where(Asset.id == asset_id).options(selectinload(Asset.tags))
     )
-    if asset is None:
+    if asset is None or (brand is not None and asset.brand_id != brand.id):
         raise NotFound(f"no asset {asset_id}")
     return asset
 

@@ -21,7 +21,7 @@ from app.assets.service import (
 )
 from app.auth import BrandAccess, CreativeAsset, CreativeBrand, audit
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
-from app.errors import Invalid, NotFound
+from app.errors import Invalid
 from app.web import fragment, is_htmx, page
 
 api = APIRouter(prefix="/api/v1", tags=["assets"])
@@ -115,13 +115,12 @@ def api_assets_list(
         cursor=cursor,
         limit=limit or settings.PAGE_SIZE,
     )
-    return AssetPage(items=[AssetOut.of(a) for a in items], next_cursor=next_cursor)
+    return AssetPage(items=[AssetOut.model_validate(a) for a in items], next_cursor=next_cursor)
 
 
 @api.get("/assets/{asset_id}", response_model=AssetOut)
 def api_asset_get(access: CreativeAsset) -> AssetOut:
-    assert access.asset is not None
-    return AssetOut.of(access.asset)
+    return AssetOut.model_validate(access.asset)
 
 
 def _edit(
@@ -165,7 +164,6 @@ def api_asset_update(
     request: Request, access: CreativeAsset, body: AssetUpdate, session: SessionDep
 ) -> AssetOut:
     """Edit caption and tags (creative) or review status (merchandiser)."""
-    assert access.asset is not None
     _edit(
         request,
         session,
@@ -175,12 +173,11 @@ def api_asset_update(
         tags=body.tags,
         status=body.status,
     )
-    return AssetOut.of(access.asset)
+    return AssetOut.model_validate(access.asset)
 
 
 @api.get("/assets/{asset_id}/thumbnail", response_class=Response)
 def api_asset_thumbnail(access: CreativeAsset, store: StoreDep) -> Response:
-    assert access.asset is not None
     return Response(
         store.get(access.asset.thumbnail_key), media_type="image/webp", headers=IMMUTABLE
     )
@@ -189,7 +186,6 @@ def api_asset_thumbnail(access: CreativeAsset, store: StoreDep) -> Response:
 @api.get("/assets/{asset_id}/original", response_class=Response)
 def api_asset_original(access: CreativeAsset, store: StoreDep) -> Response:
     asset = access.asset
-    assert asset is not None
     return Response(
         store.get(asset.original_key), media_type=MEDIA_TYPES[asset.format], headers=IMMUTABLE
     )
@@ -249,18 +245,11 @@ def upload_form(
     )
 
 
-def _brand_asset(*, session: SessionDep, access: BrandAccess, asset_id: int) -> Asset:
-    asset = asset_get(session=session, asset_id=asset_id)
-    if asset.brand_id != access.brand.id:
-        raise NotFound(f"no asset {asset_id}")
-    return asset
-
-
 @pages.get("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse)
 def asset_page_view(
     request: Request, asset_id: int, access: CreativeBrand, session: SessionDep
 ) -> HTMLResponse:
-    asset = _brand_asset(session=session, access=access, asset_id=asset_id)
+    asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
     return page(
         request, "assets/detail.html", brand=access.brand, access=access, asset=asset, error=None
     )
@@ -277,7 +266,7 @@ def asset_edit_form(
     action: Annotated[str, Form()] = "save",
 ) -> HTMLResponse | RedirectResponse:
     """Save caption and tags, and optionally move the asset to another review status."""
-    asset = _brand_asset(session=session, access=access, asset_id=asset_id)
+    asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
     status = {
         "approve": AssetStatus.approved,
         "reject": AssetStatus.rejected,
@@ -287,7 +276,7 @@ def asset_edit_form(
         _edit(request, session, access, asset, caption=caption, tags=tags.split(","), status=status)
     except Invalid as exc:
         session.rollback()
-        asset = _brand_asset(session=session, access=access, asset_id=asset_id)
+        asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
         return page(
             request,
             "assets/detail.html",

@@ -35,6 +35,23 @@ def basemodel_get(*, session: Session, model_id: int) -> RegisteredModel:
     return found
 
 
+def basemodel_find(*, session: Session, ref: int | str | None) -> RegisteredModel:
+    """A base model by id or source; the default one when `ref` is empty. NotFound if none."""
+    if ref is None or ref == "":
+        return basemodel_default(session=session)
+    if isinstance(ref, int) or ref.isdigit():
+        return basemodel_get(session=session, model_id=int(ref))
+    found = session.scalar(
+        select(RegisteredModel)
+        .where(RegisteredModel.source == ref)
+        .order_by(RegisteredModel.is_default.desc(), RegisteredModel.id)
+        .limit(1)
+    )
+    if found is None:
+        raise NotFound(f"no base model {ref!r}")
+    return found
+
+
 def basemodel_default(*, session: Session) -> RegisteredModel:
     """The default base model (the demo captioner unless another is made default)."""
     found = session.scalar(select(RegisteredModel).where(RegisteredModel.is_default))

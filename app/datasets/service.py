@@ -133,6 +133,19 @@ def dataset_items(*, session: Session, dataset_id: int, split: Split) -> list[Da
     )
 
 
+def dataset_originals(
+    *, session: Session, dataset_id: int, split: Split
+) -> list[tuple[DatasetItem, str]]:
+    """The items of one split, in a stable order, each with its original image's blob key."""
+    rows = session.execute(
+        select(DatasetItem, Asset)
+        .join(Asset, Asset.id == DatasetItem.asset_id)
+        .where(DatasetItem.dataset_id == dataset_id, DatasetItem.split == split)
+        .order_by(DatasetItem.id)
+    )
+    return [(item, asset.original_key) for item, asset in rows.tuples()]
+
+
 @dataclass(frozen=True)
 class DatasetDiff:
     added: list[DatasetItem]

@@ -9,6 +9,25 @@ from app.db import Base, Timestamped, UTCDateTime
 
 SYSTEMS = ("base", "prompted", "adapted")  # zero-shot, with the style guide's terms, tuned
 
+# The metrics of an evaluation's summary (`worker.evaluate.Summary`) and how people read them:
+# the results page, the CSV and the JSON all take names and labels from here.
+METRICS = {
+    "bleu4": "BLEU-4",
+    "chrf": "chrF",
+    "rouge_l": "ROUGE-L",
+    "cider_d": "CIDEr-D",
+    "tag_precision": "tag precision",
+    "tag_recall": "tag recall",
+    "tag_f1": "tag F1",
+    "preferred_per_100": "preferred terms / 100",
+    "violations_per_100": "replaced words / 100",
+    "banned_per_100": "banned words / 100",
+    "compliant_share": "captions without violation",
+    "mean_length": "mean length (words)",
+}
+# Those also scored image by image, whose adapted minus base deltas carry bootstrap intervals.
+ITEM_METRICS = ("bleu4", "chrf", "rouge_l", "cider_d", "tag_f1")
+
 
 class EvaluationStatus(enum.StrEnum):
     queued = "queued"

@@ -13,7 +13,7 @@ from app.auth import AdminRun, CreativeRun, MerchandiserRun, RunAccess, audit
 from app.deps import SessionDep, SettingsDep
 from app.errors import Invalid, NotFound
 from app.evaluations.highlight import highlight
-from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem
+from app.evaluations.models import ITEM_METRICS, METRICS, SYSTEMS, Evaluation, EvaluationItem
 from app.evaluations.service import (
     ORDERS,
     Sort,
@@ -27,17 +27,22 @@ from app.evaluations.service import (
     win_rates,
 )
 from app.runs.service import run_get
-from app.styleguides.models import TermKind
-from app.styleguides.service import styleguide_current
+from app.styleguides.service import styleguide_terms
 from app.web import page
 
 api = APIRouter(prefix="/api/v1", tags=["results"])
 pages = APIRouter(include_in_schema=False)
-CSV_COLUMNS = ["asset_id", "tags", "reference", *SYSTEMS, "gain_chrf"]
+CSV_COLUMNS = [
+    "asset_id",
+    "tags",
+    "reference",
+    *SYSTEMS,
+    *(f"{system} {METRICS[m]}" for system in SYSTEMS for m in ITEM_METRICS),
+    "gain_chrf",
+]
 
 
 def _evaluation(session: SessionDep, access: RunAccess) -> Evaluation:
-    assert access.run is not None
     evaluation = evaluation_latest(session=session, run=access.run)
     if evaluation is None:
         raise NotFound(f"run {access.run.id} has not been evaluated")
@@ -76,6 +81,7 @@ def comparison(
         "evaluation": evaluation.id,
         "status": evaluation.status.value,
         "error": evaluation.error.split("\n", 1)[0] if evaluation.error else "",
+        "metrics": METRICS,
         "summary": evaluation.summary,
         "deltas": evaluation.deltas,
         "adapter": {
@@ -99,7 +105,6 @@ def api_comparison(
 @api.post("/runs/{run_id}/evaluate", status_code=202)
 def api_evaluate(request: Request, access: AdminRun, session: SessionDep) -> dict[str, Any]:
     """Evaluate the run again (a worker captions and scores its validation split)."""
-    assert access.run is not None
     evaluation = evaluation_request(session=session, jobs=request.app.state.celery, run=access.run)
     audit(
         request, session, action="run.evaluate", brand=access.brand, target=f"run {access.run.id}"
@@ -122,7 +127,8 @@ def api_comparison_csv(access: CreativeRun, session: SessionDep) -> Response:
     writer.writerow(CSV_COLUMNS)
     for i in evaluation_items(session=session, evaluation=evaluation):
         row = (i.asset_id, ";".join(i.tags), i.reference, i.base, i.prompted, i.adapted)
-        writer.writerow([csv_safe(v) for v in (*row, round(i.gain, 3))])
+        scores = (round(i.scores[system][m], 3) for system in SYSTEMS for m in ITEM_METRICS)
+        writer.writerow([csv_safe(v) for v in (*row, *scores, round(i.gain, 3))])
     name = f"run-{evaluation.run_id}-comparison.csv"
     return Response(
         out.getvalue(),
@@ -132,16 +138,6 @@ def api_comparison_csv(access: CreativeRun, session: SessionDep) -> Response:
 
 
 # Pages -----------------------------------------------------------------------------------
-
-
-def _terms(session: SessionDep, access: RunAccess) -> tuple[list[str], list[str]]:
-    guide = styleguide_current(session=session, brand=access.brand)
-    terms = guide.terms if guide else []
-    prefer = [t.term for t in terms if t.kind == TermKind.prefer]
-    flagged = [t.term for t in terms if t.kind == TermKind.avoid] + [
-        w for t in terms if t.kind == TermKind.prefer for w in t.instead_of
-    ]
-    return prefer, flagged
 
 
 @pages.get("/runs/{run_id}/results", response_class=HTMLResponse)
@@ -156,7 +152,7 @@ def results_page(
     """image | reference | base | prompted | adapted (| another run), terms highlighted."""
     data = comparison(session, access, sort=sort, tag=tag or None)
     other = _other_run(session, access, compare)
-    prefer, flagged = _terms(session, access)
+    terms = styleguide_terms(session=session, brand=access.brand)
     tags = tag_names(session=session, brand=access.brand)
     return page(
         request,
@@ -169,7 +165,7 @@ def results_page(
         sort=sort,
         tag=tag,
         tags=tags,
-        mark=lambda text: highlight(text, prefer, flagged),
+        mark=lambda text: highlight(text, terms),
     )
 
 
@@ -177,9 +173,7 @@ def _other_run(session: SessionDep, access: RunAccess, run_id: int | None) -> di
     """Another run of the same brand, for side-by-side: its adapted caption per asset."""
     if run_id is None:
         return {}
-    other = run_get(session=session, run_id=run_id)
-    if other.brand_id != access.brand.id:
-        raise NotFound(f"no run {run_id}")
+    other = run_get(session=session, run_id=run_id, brand=access.brand)
     evaluation = evaluation_latest(session=session, run=other)
     items = evaluation_items(session=session, evaluation=evaluation) if evaluation else []
     return {"id": other.id, "adapted": {i.asset_id: i.adapted for i in items}}
@@ -222,5 +216,4 @@ def rate_form(
     rating_record(
         session=session, item=item, rater=access.user, choice=choice, secret=settings.SECRET_KEY
     )
-    assert access.run is not None
     return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)

@@ -1,11 +1,16 @@
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.db import Base, Timestamped, UTCDateTime
+
+if TYPE_CHECKING:
+    from app.basemodels.models import RegisteredModel
+    from app.brands.models import Brand
+    from app.datasets.models import DatasetVersion
 
 
 class RunStatus(enum.StrEnum):
@@ -41,6 +46,10 @@ class Run(Timestamped, Base):
     preset: Mapped[str] = mapped_column(String(50), default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings_hash: Mapped[str] = mapped_column(String(64))
+    # What the adapter is asked, fixed when the run is queued: the settings' instruction, and
+    # the style guide's preferred terms of that moment when the settings ask for them.
+    # Training and the evaluation of the adapted model both use exactly this text.
+    instruction: Mapped[str] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
 
     # Who is running it: a worker holds the lease while its heartbeat renews it; a run whose
@@ -67,3 +76,8 @@ class Run(Timestamped, Base):
 
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
+
+    # What a run is of, loaded with it (one join each): every view of a run names them.
+    brand: Mapped["Brand"] = relationship(lazy="joined", viewonly=True)
+    base_model: Mapped["RegisteredModel"] = relationship(lazy="joined", viewonly=True)
+    dataset: Mapped["DatasetVersion"] = relationship(lazy="joined", viewonly=True)

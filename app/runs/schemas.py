@@ -1,11 +1,10 @@
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasPath, BaseModel, Field, computed_field
 
-from app.basemodels.models import RegisteredModel
-from app.datasets.models import DatasetVersion
 from app.runs.models import Run, RunStatus
+from app.schemas import Out
 
 
 class RunCreate(BaseModel):
@@ -19,15 +18,29 @@ class RunCreate(BaseModel):
     )
 
 
-class RunOut(BaseModel):
+class BaseModelRef(Out):
     id: int
-    brand: str
+    name: str
+    source: str
+    revision: str
+
+
+class DatasetRef(Out):
+    id: int
+    version: int
+    content_hash: str
+
+
+class RunOut(Out):
+    id: int
+    brand: str = Field(validation_alias=AliasPath("brand", "slug"))
     status: RunStatus
-    base_model: dict[str, Any]
-    dataset: dict[str, Any]
+    base_model: BaseModelRef
+    dataset: DatasetRef
     preset: str
     settings: dict[str, Any]
     settings_hash: str
+    instruction: str = Field(description="what the adapter is asked, style terms included")
     step: int
     total_steps: int
     epoch: float
@@ -37,52 +50,24 @@ class RunOut(BaseModel):
     history: list[dict[str, Any]]
     attempt: int
     cancel_requested: bool
-    error: str
+    error: str = Field(validation_alias="error_summary")
     log: str
     error_trace: str | None = Field(default=None, description="admins only")
     card: dict[str, Any]
-    adapter_url: str | None
+    adapter_key: str = Field(exclude=True)
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
 
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def adapter_url(self) -> str | None:
+        return f"/api/v1/runs/{self.id}/adapter" if self.adapter_key else None
+
     @classmethod
-    def of(
-        cls, run: Run, *, brand: str, base: RegisteredModel, dataset: DatasetVersion, admin: bool
-    ) -> "RunOut":
-        return cls(
-            id=run.id,
-            brand=brand,
-            status=run.status,
-            base_model={
-                "id": base.id,
-                "name": base.name,
-                "source": base.source,
-                "revision": base.revision,
-            },
-            dataset={
-                "id": dataset.id,
-                "version": dataset.version,
-                "content_hash": dataset.content_hash,
-            },
-            preset=run.preset,
-            settings=run.settings,
-            settings_hash=run.settings_hash,
-            step=run.step,
-            total_steps=run.total_steps,
-            epoch=run.epoch,
-            loss=run.loss,
-            learning_rate=run.learning_rate,
-            eta_seconds=run.eta_seconds,
-            history=run.history,
-            attempt=run.attempt,
-            cancel_requested=run.cancel_requested,
-            error=run.error_summary,
-            log=run.log,
-            error_trace=run.error_trace if admin else None,
-            card=run.card,
-            adapter_url=f"/api/v1/runs/{run.id}/adapter" if run.adapter_key else None,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-        )
+    def of(cls, run: Run, *, admin: bool) -> "RunOut":
+        """The run as its brand's members see it; the failure's trace for admins only."""
+        out = cls.model_validate(run)
+        if not admin:
+            out.error_trace = None
+        return out

@@ -15,7 +15,8 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import job_send
 from app.runs.models import Run, RunStatus
-from worker.config import PRESETS, settings_hash, settings_resolve
+from app.runs.settings import TrainSettings, settings_hash, settings_resolve
+from app.styleguides.service import styleguide_terms
 
 TRAIN_TASK = "atelier.run_train"
 
@@ -27,17 +28,16 @@ def run_create(
     brand: Brand,
     user: User,
     base_model: RegisteredModel,
-    dataset: DatasetVersion,
+    dataset_id: int,
     preset: str | None,
     overrides: Mapping[str, object],
 ) -> Run:
     """Queue a QLoRA run of `base_model` on `dataset` with a preset and/or explicit settings."""
     if base_model.status != BaseModelStatus.ready:
         raise Conflict(f"the base model {base_model.name} is {base_model.status.value}, not ready")
-    if dataset.brand_id != brand.id:
-        raise NotFound(f"no dataset {dataset.id}")
-    if preset is not None and preset not in PRESETS:
-        raise Invalid(f"preset must be one of {', '.join(PRESETS)}")
+    dataset = session.get(DatasetVersion, dataset_id)
+    if dataset is None or dataset.brand_id != brand.id:
+        raise NotFound(f"no dataset {dataset_id}")
     try:
         train_settings = settings_resolve(preset, overrides)
     except ValueError as exc:
@@ -51,6 +51,7 @@ def run_create(
         preset=preset or "",
         settings=asdict(train_settings),
         settings_hash=settings_hash(train_settings),
+        instruction=run_instruction(session=session, brand=brand, settings=train_settings),
     )
     session.add(run)
     session.flush()
@@ -58,10 +59,18 @@ def run_create(
     return run
 
 
-def run_get(*, session: Session, run_id: int) -> Run:
-    """The run with this id, or NotFound."""
+def run_instruction(*, session: Session, brand: Brand, settings: TrainSettings) -> str:
+    """The instruction a run is trained and evaluated with: the settings' own, followed by the
+    brand's preferred terms when the settings ask for them."""
+    if not settings.style_terms_in_prompt:
+        return settings.instruction
+    return styleguide_terms(session=session, brand=brand).instruction(settings.instruction)
+
+
+def run_get(*, session: Session, run_id: int, brand: Brand | None = None) -> Run:
+    """The run with this id (one of `brand`'s, when given), or NotFound."""
     run = session.get(Run, run_id)
-    if run is None:
+    if run is None or (brand is not None and run.brand_id != brand.id):
         raise NotFound(f"no run {run_id}")
     return run
 

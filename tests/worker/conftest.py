@@ -18,7 +18,7 @@ from transformers import (
     TrainingArguments,
 )
 
-from worker.config import TrainSettings, settings_resolve
+from app.runs.settings import TrainSettings, settings_resolve
 from worker.data import Collator, Example
 from worker.modelkit import FAMILIES, Family, vlm_build, vlm_save
 from worker.train import TrainResult, qlora_train

@@ -7,17 +7,14 @@ from dataclasses import asdict, fields
 
 import pytest
 
-from worker.config import (
+from app.runs.settings import (
     DEFAULT_INSTRUCTION,
-    LANGUAGE_LINEAR,
     PRESETS,
-    VISION_LINEAR,
     TrainSettings,
-    lora_config,
-    quantization_config,
     settings_hash,
     settings_resolve,
 )
+from worker.config import LANGUAGE_LINEAR, VISION_LINEAR, lora_config, quantization_config
 from worker.modelkit import FAMILIES, Family, vlm_build
 
 from .conftest import TEXTS

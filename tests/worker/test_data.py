@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 from transformers import AutoProcessor
 
-from worker.config import DEFAULT_INSTRUCTION
+from app.runs.settings import DEFAULT_INSTRUCTION
 from worker.data import IGNORE_INDEX, Collator, Example, image_cap, messages
 from worker.modelkit import FAMILIES, Family
 

@@ -11,7 +11,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from app.demo.catalogue import KINDS, Product, catalogue, combinations
 from app.demo.render import product_render
-from worker.config import DEFAULT_INSTRUCTION, TrainSettings, quantization_config
+from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings
+from worker.config import quantization_config
 from worker.generate import captions_generate
 
 MODEL = Path(__file__).resolve().parents[2] / "models" / "demo-captioner"

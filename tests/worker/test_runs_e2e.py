@@ -25,9 +25,10 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from app.assets.images import image_to_rgb
 from app.config import Settings
 from app.main import create_app
+from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings
 from app.storage import LocalBlobStore
 from tests import corpus
-from worker.config import DEFAULT_INSTRUCTION, TrainSettings, quantization_config
+from worker.config import quantization_config
 from worker.generate import captions_generate
 
 QUICK = {
@@ -167,9 +168,11 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     model_dirs: dict[str, Path],
 ) -> None:
     log = tmp_path / "worker.log"
+    guide = b"Prefer: burgundy (not: dark red)\nPrefer: navy\n"
+    api.post("/api/v1/brands/maison/styleguides", files={"file": ("guide.md", guide)})
     with worker_process(env, log):
         assert _model_ready(api, prepared["model"], log)["status"] == "ready"
-        run_id = _queue(api, prepared)
+        run_id = _queue(api, prepared, style_terms_in_prompt=True)
         seen = {_run(api, run_id)["status"]}
         run = wait_for(
             lambda: _run(api, run_id),
@@ -224,6 +227,19 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
         max_image_pixels=QUICK["max_image_pixels"],
     )
     assert [by_asset[i["asset_id"]]["base"] for i in validation] == expected
+
+    # The "adapted" captions are the adapter's, asked exactly what it was trained with: the
+    # instruction with the style guide's terms.
+    assert run["instruction"] == f"{DEFAULT_INSTRUCTION} Use these terms: burgundy, navy."
+    adapted = PeftModel.from_pretrained(plain, folder)
+    expected = captions_generate(
+        model=adapted,
+        processor=processor,
+        images=images,
+        instruction=run["instruction"],
+        max_image_pixels=QUICK["max_image_pixels"],
+    )
+    assert [by_asset[i["asset_id"]]["adapted"] for i in validation] == expected
 
     base = AutoModelForImageTextToText.from_pretrained(model_dirs["idefics3"])
     tuned = PeftModel.from_pretrained(base, folder)

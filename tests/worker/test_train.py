@@ -203,7 +203,7 @@ def test_resume_continues_from_the_checkpoint(
 def test_generated_captions_never_carry_nul_bytes(model_dirs, examples) -> None:  # type: ignore[no-untyped-def]
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    from worker.config import DEFAULT_INSTRUCTION
+    from app.runs.settings import DEFAULT_INSTRUCTION
     from worker.generate import captions_generate
 
     model = AutoModelForImageTextToText.from_pretrained(model_dirs["idefics3"])

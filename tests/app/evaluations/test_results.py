@@ -11,10 +11,17 @@ from sqlalchemy.orm import Session
 from app.accounts.models import Role
 from app.brands.models import Brand
 from app.evaluations.highlight import highlight
-from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus
+from app.evaluations.models import (
+    ITEM_METRICS,
+    SYSTEMS,
+    Evaluation,
+    EvaluationItem,
+    EvaluationStatus,
+)
 from app.evaluations.service import left_side, wilson
 from app.evaluations.views import csv_safe
 from app.runs.models import Run, RunStatus
+from app.styleguides.glossary import GuideTerms
 from tests import corpus
 from tests.app.members.test_members import bearer_for
 
@@ -40,8 +47,7 @@ def test_highlight_escapes_and_marks_whole_terms_longest_first() -> None:
     html = str(
         highlight(
             "<b>Patent calfskin</b> tote, dark red, calfskins",
-            prefer=["calfskin", "patent calfskin"],
-            flagged=["dark red"],
+            GuideTerms(prefer=(("calfskin", ()), ("patent calfskin", ("dark red",)))),
         )
     )
     assert html.startswith("&lt;b&gt;")
@@ -90,6 +96,7 @@ def evaluated(client: TestClient, brand: Brand, session: Session) -> int:
         status=RunStatus.succeeded,
         settings={},
         settings_hash="0" * 64,
+        instruction="Describe this product.",
     )
     session.add(run)
     session.flush()
@@ -118,7 +125,7 @@ def evaluated(client: TestClient, brand: Brand, session: Session) -> int:
                 base=base,
                 prompted=base,
                 adapted=adapted,
-                scores={},
+                scores={s: dict.fromkeys(ITEM_METRICS, 0.5) for s in SYSTEMS},
                 gain=float(len(adapted) - len(base)),
             )
         )
@@ -138,6 +145,8 @@ def test_comparison_api_sorts_and_exports_safely(client: TestClient, evaluated: 
     exported = client.get(f"/api/v1/runs/{evaluated}/comparison.csv")
     rows = list(csv.reader(io.StringIO(exported.text)))
     assert rows[0][:3] == ["asset_id", "tags", "reference"]
+    assert "adapted BLEU-4" in rows[0] and rows[1][rows[0].index("adapted BLEU-4")] == "0.5"
+    assert data["metrics"]["bleu4"] == "BLEU-4", "the JSON names its metrics as the page does"
     assert rows[1][2].startswith("'="), "a formula is defused"
 
 
@@ -216,6 +225,7 @@ def test_two_runs_side_by_side(
         status=RunStatus.succeeded,
         settings={},
         settings_hash="1" * 64,
+        instruction="Describe this product.",
     )
     session.add(second)
     session.flush()
