@@ -82,7 +82,7 @@ POLICY = {
     ("POST", "/api/v1/auth/tokens"): "user",
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): "user",
     ("GET", "/api/v1/base-models"): "user",
-    ("POST", "/api/v1/base-models"): "any-admin",
+    ("POST", "/api/v1/base-models"): "superuser",
     ("GET", "/api/v1/brands"): "user",
     ("POST", "/api/v1/brands"): "superuser",
     ("POST", "/api/v1/brands/{slug}/assets"): "brand:creative",
@@ -108,7 +108,7 @@ POLICY = {
     ("GET", "/api/v1/runs/{run_id}/comparison.csv"): "run:creative",
     ("POST", "/api/v1/runs/{run_id}/evaluate"): "run:admin",
     ("GET", "/base-models"): "user",
-    ("POST", "/base-models"): "any-admin",
+    ("POST", "/base-models"): "superuser",
     ("GET", "/brands/{slug}"): "brand:creative",
     ("GET", "/brands/{slug}/assets"): "brand:creative",
     ("GET", "/brands/{slug}/assets/{asset_id}"): "brand:creative",
@@ -306,8 +306,6 @@ def expected(rule: AccessRule, caller: str) -> str:
         return "allowed"
     if rule.scope == "superuser":
         return "allowed" if caller == "operator" else "forbidden"
-    if rule.scope == "any-admin":  # an operator, or an admin of some brand
-        return "allowed" if caller in ("operator", "outsider", "admin") else "forbidden"
     if caller in ("operator", "outsider"):
         return "hidden"
     assert rule.minimum is not None
