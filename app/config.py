@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     RUN_LEASE_SECONDS: int = 30
     RUN_VALIDATION_FRACTION: float = 0.2
 
+    # Host names this installation answers to (others get 400); "*" allows any. Comma-separated.
+    TRUSTED_HOSTS: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "testserver"]
+
     # Base models. A local source must lie inside one of these folders (after symlinks and
     # `..` are resolved): the worker reads whatever path it is given. Hub ids may be limited to
     # these ids or `owner/` prefixes; empty allows any. Comma-separated in the environment.
@@ -56,7 +59,7 @@ class Settings(BaseSettings):
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
     DEMO_ADMIN_PASSWORD: str = "atelier-demo"
 
-    @field_validator("MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before")
+    @field_validator("TRUSTED_HOSTS", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

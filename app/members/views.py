@@ -181,7 +181,7 @@ def member_role_form(
     except DomainError as exc:
         session.rollback()
         return _members_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)
 
 
 @pages.post(
@@ -195,7 +195,7 @@ def member_remove_form(
     except DomainError as exc:
         session.rollback()
         return _members_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)
 
 
 @pages.post("/brands/{slug}/invitations/{invitation_id}/revoke", response_model=None)
@@ -206,4 +206,4 @@ def invitation_revoke_form(
     audit(
         request, session, action="member.invite_revoke", brand=access.brand, target=invitation.email
     )
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)
