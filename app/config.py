@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
+DEMO_DEFAULT_PASSWORD = "atelier-demo"
 
 
 class Settings(BaseSettings):
@@ -57,7 +58,7 @@ class Settings(BaseSettings):
     HUB_MODELS_ALLOWED: Annotated[list[str], NoDecode] = []
 
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
-    DEMO_ADMIN_PASSWORD: str = "atelier-demo"
+    DEMO_ADMIN_PASSWORD: str = DEMO_DEFAULT_PASSWORD
 
     @field_validator("TRUSTED_HOSTS", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before")
     @classmethod
