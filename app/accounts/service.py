@@ -391,6 +391,9 @@ def session_revoke(*, session: Session, user: User, session_id: int) -> LoginSes
 # API tokens ------------------------------------------------------------------------------
 
 
+TOKEN_MAX_DAYS = 3650  # as the API's schema says; far more overflows the date
+
+
 def token_create(
     *, session: Session, user: User, name: str, days: int | None
 ) -> tuple[ApiToken, str]:
@@ -398,6 +401,8 @@ def token_create(
     name = " ".join(name.split())
     if not name or len(name) > 100:
         raise Invalid("name the token (up to 100 characters)")
+    if days is not None and not 1 <= days <= TOKEN_MAX_DAYS:
+        raise Invalid(f"a token lasts 1 to {TOKEN_MAX_DAYS} days (or leave the days empty)")
     secret = token_new("atl")
     token = ApiToken(
         user_id=user.id,
