@@ -1,7 +1,7 @@
 """Who is asking, and may they: authentication, the access rule of every route, and CSRF.
 
 Every route declares one rule as a dependency: `Public()`, `SignedIn()`, `Superuser()`,
-`BrandAdminAnywhere()`, `BrandRole(role)` (the brand named by `{slug}`), `AssetRole(role)` (the
+`BrandRole(role)` (the brand named by `{slug}`), `AssetRole(role)` (the
 brand of `{asset_id}`) or `RunRole(role)` (the brand of `{run_id}`). A person who is not a
 member of the brand gets 404, exactly as for a brand that does not exist; a member whose role
 is too low gets 403. The route-matrix test reads these
@@ -21,7 +21,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.accounts.models import ApiToken, LoginSession, Membership, Role, User
 from app.accounts.service import (
     membership_get,
-    memberships_of,
     session_resolve,
     token_resolve,
 )
@@ -94,7 +93,7 @@ class AccessRule:
     """A route's access rule. `minimum` is the brand role it needs, if any."""
 
     minimum: Role | None = None
-    scope: Literal["public", "user", "superuser", "any-admin", "brand", "asset", "run"]
+    scope: Literal["public", "user", "superuser", "brand", "asset", "run"]
 
 
 class Public(AccessRule):
@@ -195,20 +194,6 @@ def _owner_access(
         raise NotFound(missing) from None
 
 
-class BrandAdminAnywhere(AccessRule):
-    """An admin of at least one brand, or an operator: may register base models."""
-
-    scope = "any-admin"
-
-    def __call__(self, principal: PrincipalDep, session: SessionDep) -> User:
-        user = SignedIn()(principal)
-        if user.is_superuser or any(
-            m.role == Role.admin for m in memberships_of(session=session, user=user)
-        ):
-            return user
-        raise Forbidden("only a brand's admin may register base models")
-
-
 @dataclass(frozen=True)
 class RunAccess(BrandAccess):
     """A member's access to one of the brand's runs."""
@@ -240,7 +225,6 @@ CurrentUser = Annotated[User, Depends(SignedIn())]
 CreativeRun = Annotated[RunAccess, Depends(RunRole(Role.creative))]
 MerchandiserRun = Annotated[RunAccess, Depends(RunRole(Role.merchandiser))]
 AdminRun = Annotated[RunAccess, Depends(RunRole(Role.admin))]
-AnyAdmin = Annotated[User, Depends(BrandAdminAnywhere())]
 
 
 # CSRF ------------------------------------------------------------------------------------

@@ -300,6 +300,6 @@ def asset_edit_form(
             saved=True,
         )
     return RedirectResponse(
-        request.url_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
+        request.app.url_path_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
         status_code=303,
     )

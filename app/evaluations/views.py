@@ -216,4 +216,6 @@ def rate_form(
     rating_record(
         session=session, item=item, rater=access.user, choice=choice, secret=settings.SECRET_KEY
     )
-    return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)
+    return RedirectResponse(
+        request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
+    )

@@ -164,7 +164,7 @@ def _queue_form(
     except (DomainError, ValueError) as exc:
         session.rollback()
         return _runs_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("run_page", run_id=run.id), status_code=303)
+    return RedirectResponse(request.app.url_path_for("run_page", run_id=run.id), status_code=303)
 
 
 @pages.post("/brands/{slug}/runs", response_class=HTMLResponse, response_model=None)
@@ -213,4 +213,4 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
 @pages.post("/runs/{run_id}/cancel", response_model=None)
 def run_cancel_form(request: Request, access: AdminRun, session: SessionDep) -> RedirectResponse:
     run = _cancel(request, session, access)
-    return RedirectResponse(request.url_for("run_page", run_id=run.id), status_code=303)
+    return RedirectResponse(request.app.url_path_for("run_page", run_id=run.id), status_code=303)

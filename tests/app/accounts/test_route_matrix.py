@@ -83,7 +83,7 @@ POLICY = {
     ("POST", "/api/v1/auth/tokens"): "user",
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): "user",
     ("GET", "/api/v1/base-models"): "user",
-    ("POST", "/api/v1/base-models"): "any-admin",
+    ("POST", "/api/v1/base-models"): "superuser",
     ("GET", "/api/v1/brands"): "user",
     ("POST", "/api/v1/brands"): "superuser",
     ("POST", "/api/v1/brands/{slug}/assets"): "brand:creative",
@@ -109,7 +109,7 @@ POLICY = {
     ("GET", "/api/v1/runs/{run_id}/comparison.csv"): "run:creative",
     ("POST", "/api/v1/runs/{run_id}/evaluate"): "run:admin",
     ("GET", "/base-models"): "user",
-    ("POST", "/base-models"): "any-admin",
+    ("POST", "/base-models"): "superuser",
     ("GET", "/brands/{slug}"): "brand:creative",
     ("GET", "/brands/{slug}/assets"): "brand:creative",
     ("GET", "/brands/{slug}/assets/{asset_id}"): "brand:creative",
@@ -128,8 +128,9 @@ POLICY = {
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
     ("POST", "/brands/{slug}/upload"): "brand:creative",
     ("GET", "/healthz"): "public",
-    ("GET", "/invite/{token}"): "public",
-    ("POST", "/invite/{token}"): "public",
+    ("GET", "/invite"): "public",
+    ("POST", "/invite"): "public",
+    ("POST", "/invite/accept"): "public",
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
     ("POST", "/logout"): "user",
@@ -308,8 +309,6 @@ def expected(rule: AccessRule, caller: str) -> str:
         return "allowed"
     if rule.scope == "superuser":
         return "allowed" if caller == "operator" else "forbidden"
-    if rule.scope == "any-admin":  # an operator, or an admin of some brand
-        return "allowed" if caller in ("operator", "outsider", "admin") else "forbidden"
     if caller in ("operator", "outsider"):
         return "hidden"
     assert rule.minimum is not None

@@ -69,3 +69,11 @@ def test_demo_is_idempotent(env: dict[str, str]) -> None:
     assert "sign in as admin@demo.atelier" in first.stdout
     second = atelier(env, "demo")
     assert f"0 images added, {DEMO_PRODUCTS} already there" in second.stdout
+
+
+def test_demo_refuses_the_default_password_outside_development(env: dict[str, str]) -> None:
+    production = {**env, "ENVIRONMENT": "production", "SECRET_KEY": "a real secret for the test"}
+    refused = atelier(production, "demo")
+    assert refused.returncode != 0 and "DEMO_ADMIN_PASSWORD" in refused.stderr
+    own = atelier({**production, "DEMO_ADMIN_PASSWORD": "a password of its own"}, "demo")
+    assert own.returncode == 0, own.stderr
