@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -27,6 +27,7 @@ from app.accounts.service import (
 from app.assets.models import Asset
 from app.assets.service import asset_get
 from app.audit.service import audit_record
+from app.autotag.models import AutotagJob, Suggestion, Try
 from app.brands.models import Brand
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
@@ -217,6 +218,37 @@ class RunRole(AccessRule):
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 
+Owned = TypeVar("Owned", AutotagJob, Suggestion, Try)
+
+
+@dataclass(frozen=True)
+class RowAccess(BrandAccess, Generic[Owned]):
+    """A member's access to one row of the brand's: a job, a suggestion, a try."""
+
+    row: Owned
+
+
+class RowRole(AccessRule, Generic[Owned]):
+    """The brand of the row named by the path parameter `param` (a table with `brand_id`)."""
+
+    def __init__(self, table: type[Owned], param: str, noun: str, minimum: Role) -> None:
+        self.table: type[Owned] = table
+        self.param, self.noun, self.minimum = param, noun, minimum
+        self.scope = noun  # type: ignore[assignment]
+
+    def __call__(
+        self, request: Request, principal: PrincipalDep, session: SessionDep
+    ) -> RowAccess[Owned]:
+        user = SignedIn()(principal)
+        raw = str(request.path_params[self.param])
+        row = session.get(self.table, int(raw)) if raw.isdigit() else None
+        missing = f"no {self.noun} {raw}"
+        if row is None:
+            raise NotFound(missing)
+        access = _owner_access(session, user, row.brand_id, self.minimum, missing=missing)
+        return RowAccess(brand=access.brand, user=user, role=access.role, row=row)
+
+
 CreativeBrand = Annotated[BrandAccess, Depends(BrandRole(Role.creative))]
 MerchandiserBrand = Annotated[BrandAccess, Depends(BrandRole(Role.merchandiser))]
 AdminBrand = Annotated[BrandAccess, Depends(BrandRole(Role.admin))]
@@ -307,3 +339,14 @@ def audit(
         address=client_address(request),
         **detail,
     )
+
+
+MerchandiserJob = Annotated[
+    RowAccess[AutotagJob],
+    Depends(RowRole(AutotagJob, "job_id", "auto-tag job", Role.merchandiser)),
+]
+MerchandiserSuggestion = Annotated[
+    RowAccess[Suggestion],
+    Depends(RowRole(Suggestion, "suggestion_id", "suggestion", Role.merchandiser)),
+]
+CreativeTry = Annotated[RowAccess[Try], Depends(RowRole(Try, "try_id", "try", Role.creative))]

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     # resumed by another worker from its last checkpoint.
     RUN_LEASE_SECONDS: int = 30
     RUN_VALIDATION_FRACTION: float = 0.2
+    # What a worker keeps loaded between tasks: base models (4-bit) and adapters on each.
+    WORKER_MAX_BASES: int = Field(default=1, ge=1)
+    WORKER_MAX_ADAPTERS: int = Field(default=4, ge=1)
+    # Images an auto-tag job captions in one forward pass.
+    AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
 
     # Host names this installation answers to (others get 400); "*" allows any. Comma-separated.
     TRUSTED_HOSTS: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "testserver"]

@@ -14,9 +14,11 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.accounts import views as account_views
 from app.accounts.service import Throttled
+from app.adapters import views as adapter_views
 from app.assets import views as asset_views
 from app.audit import views as audit_views
 from app.auth import CsrfCookie, NotSignedIn, Public, SignedIn, csrf_protect
+from app.autotag import views as autotag_views
 from app.basemodels import views as basemodel_views
 from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
@@ -47,6 +49,8 @@ ROUTERS = [
         dataset_views,
         run_views,
         evaluation_views,
+        adapter_views,
+        autotag_views,
     )
     for router in (module.api, module.pages)
 ]

@@ -20,6 +20,7 @@ from app.datasets.models import DatasetVersion
 from app.datasets.service import dataset_freeze, datasets_list
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import DomainError, NotFound
+from app.runs.answers import TASKS
 from app.runs.card import RunCard
 from app.runs.chart import loss_chart
 from app.runs.models import Run
@@ -46,6 +47,7 @@ def _queue(request: Request, session: SessionDep, access: BrandAccess, body: Run
         dataset_id=body.dataset_id,
         preset=body.preset,
         overrides=body.settings,
+        name=body.name,
     )
     audit(
         request,
@@ -124,6 +126,7 @@ def _runs_page(
         datasets=datasets_list(session=session, brand=access.brand),
         models=basemodels_list(session=session),
         presets=list(PRESETS),
+        tasks=TASKS,
         error=error,
     )
 
@@ -142,6 +145,8 @@ def _queue_form(
     base_model: str,
     preset: str,
     dataset: str,
+    task: str,
+    name: str,
 ) -> HTMLResponse | RedirectResponse:
     """Queue a run from a form; dataset "new" freezes the approved assets first."""
     try:
@@ -159,7 +164,13 @@ def _queue_form(
             request,
             session,
             access,
-            RunCreate(base_model=base_model, dataset_id=dataset_id, preset=preset),
+            RunCreate(
+                base_model=base_model,
+                dataset_id=dataset_id,
+                preset=preset,
+                name=name,
+                settings={"task": task},
+            ),
         )
     except (DomainError, ValueError) as exc:
         session.rollback()
@@ -176,10 +187,20 @@ def run_form(
     base_model: Annotated[str, Form()],
     preset: Annotated[str, Form()],
     dataset: Annotated[str, Form()] = "new",
+    task: Annotated[str, Form()] = "caption",
+    name: Annotated[str, Form(max_length=100)] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Queue a run from the runs page's form."""
     return _queue_form(
-        request, access, session, settings, base_model=base_model, preset=preset, dataset=dataset
+        request,
+        access,
+        session,
+        settings,
+        base_model=base_model,
+        preset=preset,
+        dataset=dataset,
+        task=task,
+        name=name,
     )
 
 
@@ -187,9 +208,18 @@ def run_form(
 def demo_run_form(
     request: Request, access: AdminBrand, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse | RedirectResponse:
-    """One click: freeze the approved assets, fine-tune the default model with quick-demo."""
+    """One click: freeze the approved assets, fine-tune the default model with quick-demo to
+    answer captions and tags."""
     return _queue_form(
-        request, access, session, settings, base_model="", preset="quick-demo", dataset="new"
+        request,
+        access,
+        session,
+        settings,
+        base_model="",
+        preset="quick-demo",
+        dataset="new",
+        task="caption+tags",
+        name="catalogue captions and tags",
     )
 
 
