@@ -2,9 +2,9 @@
 
 import sys
 
-from bench import captions, gallery
+from bench import autotag, captions, gallery
 
-BENCHMARKS = {"gallery": gallery.main, "captions": captions.main}
+BENCHMARKS = {"gallery": gallery.main, "captions": captions.main, "autotag": autotag.main}
 
 name, *rest = sys.argv[1:] or ["all"]
 if name == "all":

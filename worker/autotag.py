@@ -145,14 +145,9 @@ def _job_inputs(job_id: int) -> JobInputs:
         job = session.get_one(AutotagJob, job_id)
         brand = session.get_one(Brand, job.brand_id)
         suggested = select(Suggestion.asset_id).where(Suggestion.job_id == job_id)
-        keys = dict(
-            session.execute(
-                select(Asset.id, Asset.sha256).where(
-                    Asset.id.in_(job.asset_ids), Asset.id.not_in(suggested)
-                )
-            ).tuples()
-        )
-        todo = [(i, f"brands/{brand.id}/originals/{keys[i]}") for i in job.asset_ids if i in keys]
+        unsuggested = select(Asset).where(Asset.id.in_(job.asset_ids), Asset.id.not_in(suggested))
+        keys = {asset.id: asset.original_key for asset in session.scalars(unsuggested)}
+        todo = [(i, keys[i]) for i in job.asset_ids if i in keys]
         return JobInputs(
             adapter=adapter_of(session.get_one(Run, job.run_id)),
             todo=todo,

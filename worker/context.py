@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+import app.models  # noqa: F401  (every table mapped: relationships name each other)
 from app.config import settings
 from app.db import make_engine, make_sessionmaker
 from app.storage import BlobStore, open_store

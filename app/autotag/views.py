@@ -32,6 +32,7 @@ from app.autotag.service import (
     assets_to_tag,
     job_cancel,
     job_create,
+    jobs_list,
     suggestion_accept,
     suggestion_counts,
     suggestion_reject,
@@ -87,6 +88,12 @@ def api_autotag(
 ) -> JobOut:
     """Auto-tag chosen assets, the untagged ones, or those uploaded since a date."""
     return JobOut.model_validate(_queue(request, session, access, body))
+
+
+@api.get("/brands/{slug}/autotag", response_model=list[JobOut])
+def api_jobs(access: MerchandiserBrand, session: SessionDep) -> list[JobOut]:
+    """The brand's auto-tag jobs, newest first."""
+    return [JobOut.model_validate(j) for j in jobs_list(session=session, brand=access.brand)]
 
 
 @api.get("/autotag/{job_id}", response_model=JobOut)

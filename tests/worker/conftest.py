@@ -4,11 +4,15 @@ Each model loads through AutoProcessor / AutoModelForImageTextToText from its fo
 checkpoint would. Training runs that several tests inspect also run once per session.
 """
 
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import redis
 import torch
+from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
 from transformers import (
     AutoProcessor,
@@ -18,7 +22,10 @@ from transformers import (
     TrainingArguments,
 )
 
+from app.config import Settings
+from app.main import create_app
 from app.runs.settings import TrainSettings, settings_resolve
+from tests import corpus
 from worker.data import Collator, Example
 from worker.modelkit import FAMILIES, Family, vlm_build, vlm_save
 from worker.train import TrainResult, qlora_train
@@ -129,3 +136,60 @@ def overfit(
         callbacks=[recorder],
     )
     return Overfit(result, recorder, s, model_dirs["idefics3"])
+
+
+# --- a real worker process: its broker, environment, API client and prepared brand -----
+
+
+@pytest.fixture
+def broker(settings: Settings, worker_id: str) -> str:
+    if settings.DATABASE_URL.startswith("sqlite"):
+        return settings.BROKER_URL  # the embedded default: a SQLite file per test
+    number = 10 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
+    url = f"redis://127.0.0.1:6379/{number}"
+    redis.Redis.from_url(url).flushdb()
+    return url
+
+
+@pytest.fixture
+def env(settings: Settings, broker: str) -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": settings.DATABASE_URL,
+        "BROKER_URL": broker,
+        "STORAGE_URL": settings.STORAGE_URL,
+        "MODELS_ROOTS": ",".join(str(root) for root in settings.MODELS_ROOTS),
+        "RUN_LEASE_SECONDS": "4",
+    }
+
+
+@pytest.fixture
+def api(settings: Settings, broker: str, operator_token: str) -> Iterator[TestClient]:
+    app = create_app(settings.model_copy(update={"BROKER_URL": broker}))
+    with TestClient(app, headers={"Authorization": f"Bearer {operator_token}"}) as client:
+        yield client
+
+
+@pytest.fixture
+def prepared(api: TestClient, model_dirs: dict[str, Path]) -> dict[str, int]:
+    """A brand with four approved, captioned images frozen into a dataset, and a base model."""
+    api.post("/api/v1/brands", json={"slug": "maison", "name": "Maison"})
+    colours = [(200, 30, 30), (30, 40, 200), (30, 160, 60), (20, 20, 20)]
+    captions = [
+        "Camille tote in burgundy",
+        "Odette scarf in navy",
+        "Bastien loafer in green",
+        "Lucien belt in noir",
+    ]
+    manifest = "file,caption,tags\n" + "".join(f"{i}.png,{c},x\n" for i, c in enumerate(captions))
+    members = [(f"{i}.png", corpus.png(size=(48, 40), colour=c)) for i, c in enumerate(colours)]
+    archive = corpus.zip_archive([*members, ("manifest.csv", manifest.encode())])
+    uploaded = api.post("/api/v1/brands/maison/assets", files=[("files", ("set.zip", archive))])
+    for accepted in uploaded.json()["accepted"]:
+        api.patch(f"/api/v1/assets/{accepted['asset']['id']}", json={"status": "approved"})
+    dataset = api.post("/api/v1/brands/maison/datasets", json={"validation_fraction": 0.25})
+    model = api.post(
+        "/api/v1/base-models", json={"source": str(model_dirs["idefics3"]), "name": "tiny idefics3"}
+    )
+    assert model.status_code == 202 and model.json()["status"] == "checking"
+    return {"dataset": dataset.json()["id"], "model": model.json()["id"]}

@@ -3,162 +3,24 @@ is the embedded one (`sqla+sqlite`), on PostgreSQL it is Redis, as in production
 
 import hashlib
 import io
-import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import pytest
-import redis
 from fastapi.testclient import TestClient
 from peft import PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from app.assets.images import image_to_rgb
-from app.config import Settings
-from app.main import create_app
 from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings
 from app.storage import LocalBlobStore
 from tests import corpus
+from tests.worker.e2e import QUICK, model_ready, run_get, run_queue, wait_for, worker_process
 from worker.config import quantization_config
 from worker.generate import captions_generate
-
-QUICK = {
-    "max_steps": 6,
-    "checkpoint_steps": 3,
-    "batch_size": 2,
-    "max_image_pixels": 2304,
-    "max_length": 128,
-    "gradient_checkpointing": False,
-    "logging_steps": 1,
-}
-
-
-@pytest.fixture
-def broker(settings: Settings, worker_id: str) -> str:
-    if settings.DATABASE_URL.startswith("sqlite"):
-        return settings.BROKER_URL  # the embedded default: a SQLite file per test
-    number = 10 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
-    url = f"redis://127.0.0.1:6379/{number}"
-    redis.Redis.from_url(url).flushdb()
-    return url
-
-
-@pytest.fixture
-def env(settings: Settings, broker: str) -> dict[str, str]:
-    return {
-        **os.environ,
-        "DATABASE_URL": settings.DATABASE_URL,
-        "BROKER_URL": broker,
-        "STORAGE_URL": settings.STORAGE_URL,
-        "MODELS_ROOTS": ",".join(str(root) for root in settings.MODELS_ROOTS),
-        "RUN_LEASE_SECONDS": "4",
-    }
-
-
-@contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`atelier worker`, in a process group of its own (so that a test can kill it whole)."""
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-
-
-@pytest.fixture
-def api(settings: Settings, broker: str, operator_token: str) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"BROKER_URL": broker}))
-    with TestClient(app, headers={"Authorization": f"Bearer {operator_token}"}) as client:
-        yield client
-
-
-def wait_for(
-    fetch: Callable[[], dict[str, Any]],
-    done: Callable[[dict[str, Any]], bool],
-    timeout: float = 240,
-    log: Path | None = None,
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = fetch()
-        if done(state):
-            return state
-        time.sleep(0.5)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise AssertionError(f"timed out; last state {json.dumps(state)[:800]}\n{tail}")
-
-
-@pytest.fixture
-def prepared(api: TestClient, model_dirs: dict[str, Path]) -> dict[str, int]:
-    """A brand with four approved, captioned images frozen into a dataset, and a base model."""
-    api.post("/api/v1/brands", json={"slug": "maison", "name": "Maison"})
-    colours = [(200, 30, 30), (30, 40, 200), (30, 160, 60), (20, 20, 20)]
-    captions = [
-        "Camille tote in burgundy",
-        "Odette scarf in navy",
-        "Bastien loafer in green",
-        "Lucien belt in noir",
-    ]
-    manifest = "file,caption,tags\n" + "".join(f"{i}.png,{c},x\n" for i, c in enumerate(captions))
-    members = [(f"{i}.png", corpus.png(size=(48, 40), colour=c)) for i, c in enumerate(colours)]
-    archive = corpus.zip_archive([*members, ("manifest.csv", manifest.encode())])
-    uploaded = api.post("/api/v1/brands/maison/assets", files=[("files", ("set.zip", archive))])
-    for accepted in uploaded.json()["accepted"]:
-        api.patch(f"/api/v1/assets/{accepted['asset']['id']}", json={"status": "approved"})
-    dataset = api.post("/api/v1/brands/maison/datasets", json={"validation_fraction": 0.25})
-    model = api.post(
-        "/api/v1/base-models", json={"source": str(model_dirs["idefics3"]), "name": "tiny idefics3"}
-    )
-    assert model.status_code == 202 and model.json()["status"] == "checking"
-    return {"dataset": dataset.json()["id"], "model": model.json()["id"]}
-
-
-def _model_ready(api: TestClient, model_id: int, log: Path) -> dict[str, Any]:
-    def fetch() -> dict[str, Any]:
-        return next(m for m in api.get("/api/v1/base-models").json() if m["id"] == model_id)
-
-    return wait_for(fetch, lambda m: m["status"] != "checking", log=log)
-
-
-def _queue(api: TestClient, prepared: dict[str, int], **settings: object) -> int:
-    response = api.post(
-        "/api/v1/brands/maison/runs",
-        json={
-            "base_model": prepared["model"],
-            "dataset_id": prepared["dataset"],
-            "preset": "quick-demo",
-            "settings": {**QUICK, **settings},
-        },
-    )
-    assert response.status_code == 202, response.text
-    assert response.json()["status"] == "queued"
-    return int(response.json()["id"])
-
-
-def _run(api: TestClient, run_id: int) -> dict[str, Any]:
-    return api.get(f"/api/v1/runs/{run_id}").json()
 
 
 def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
@@ -172,11 +34,11 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     guide = b"Prefer: burgundy (not: dark red)\nPrefer: navy\n"
     api.post("/api/v1/brands/maison/styleguides", files={"file": ("guide.md", guide)})
     with worker_process(env, log):
-        assert _model_ready(api, prepared["model"], log)["status"] == "ready"
-        run_id = _queue(api, prepared, style_terms_in_prompt=True)
-        seen = {_run(api, run_id)["status"]}
+        assert model_ready(api, prepared["model"], log)["status"] == "ready"
+        run_id = run_queue(api, prepared, style_terms_in_prompt=True)
+        seen = {run_get(api, run_id)["status"]}
         run = wait_for(
-            lambda: _run(api, run_id),
+            lambda: run_get(api, run_id),
             lambda r: seen.add(r["status"]) or r["status"] in ("succeeded", "failed"),
             log=log,
         )
@@ -266,7 +128,7 @@ def test_a_bad_base_model_fails_its_check(
     log = tmp_path / "worker.log"
     model = api.post("/api/v1/base-models", json={"source": str(tmp_path / "nothing-here")})
     with worker_process(env, log):
-        checked = _model_ready(api, model.json()["id"], log)
+        checked = model_ready(api, model.json()["id"], log)
     assert checked["status"] == "failed"
     # A sentence for every signed-in user to read, not the loader's text with its paths.
     assert checked["error"].startswith("The model could not be loaded: ")
@@ -278,13 +140,13 @@ def test_cancel_stops_a_running_run(
 ) -> None:
     log = tmp_path / "worker.log"
     with worker_process(env, log):
-        _model_ready(api, prepared["model"], log)
-        run_id = _queue(api, prepared, max_steps=400, checkpoint_steps=1000)
-        wait_for(lambda: _run(api, run_id), lambda r: r["step"] >= 2, log=log)
+        model_ready(api, prepared["model"], log)
+        run_id = run_queue(api, prepared, max_steps=400, checkpoint_steps=1000)
+        wait_for(lambda: run_get(api, run_id), lambda r: r["step"] >= 2, log=log)
         cancelled = api.post(f"/api/v1/runs/{run_id}/cancel")
-        assert cancelled.status_code == 200, (cancelled.text, _run(api, run_id))
+        assert cancelled.status_code == 200, (cancelled.text, run_get(api, run_id))
         assert cancelled.json()["cancel_requested"]
-        run = wait_for(lambda: _run(api, run_id), lambda r: r["status"] == "cancelled", log=log)
+        run = wait_for(lambda: run_get(api, run_id), lambda r: r["status"] == "cancelled", log=log)
     assert run["step"] < 400
     assert run["adapter_url"] is None
     assert api.post(f"/api/v1/runs/{run_id}/cancel").status_code == 409
@@ -295,24 +157,24 @@ def test_a_killed_worker_is_resumed_from_its_checkpoint_once(
 ) -> None:
     log = tmp_path / "worker.log"
     with worker_process(env, log) as first:
-        _model_ready(api, prepared["model"], log)
+        model_ready(api, prepared["model"], log)
         # Long enough that the kill lands mid-run: the tiny model trains ~10 steps a second.
-        run_id = _queue(api, prepared, max_steps=48, checkpoint_steps=4)
+        run_id = run_queue(api, prepared, max_steps=48, checkpoint_steps=4)
         wait_for(
-            lambda: _run(api, run_id),
+            lambda: run_get(api, run_id),
             lambda r: r["history"] and r["history"][-1]["step"] >= 6,
             log=log,
         )
         os.killpg(first.pid, signal.SIGKILL)  # the whole worker, mid-run, no goodbye
         first.wait()
-    interrupted = _run(api, run_id)
+    interrupted = run_get(api, run_id)
     assert interrupted["status"] == "running" and interrupted["attempt"] == 1
     with worker_process(env, log):
         run = wait_for(
-            lambda: _run(api, run_id), lambda r: r["status"] in ("succeeded", "failed"), log=log
+            lambda: run_get(api, run_id), lambda r: r["status"] in ("succeeded", "failed"), log=log
         )
         time.sleep(6)  # longer than a lease: nothing runs it a third time
-        again = _run(api, run_id)
+        again = run_get(api, run_id)
     assert run["status"] == "succeeded", run["error"]
     assert again["attempt"] == 2 and again["status"] == "succeeded"
     steps = [p["step"] for p in run["history"]]

@@ -144,6 +144,7 @@ POLICY = {
     ("GET", "/api/v1/brands/{slug}/adapters"): "brand:creative",
     ("PUT", "/api/v1/brands/{slug}/adapters/active"): "brand:admin",
     ("POST", "/api/v1/brands/{slug}/autotag"): "brand:merchandiser",
+    ("GET", "/api/v1/brands/{slug}/autotag"): "brand:merchandiser",
     ("GET", "/api/v1/autotag/{job_id}"): "auto-tag job:merchandiser",
     ("POST", "/api/v1/autotag/{job_id}/cancel"): "auto-tag job:merchandiser",
     ("GET", "/api/v1/brands/{slug}/suggestions"): "brand:merchandiser",
