@@ -5,6 +5,7 @@ import logging
 import os
 import shutil
 import socket
+import threading
 import traceback
 import uuid
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.assets.images import image_to_rgb
@@ -65,8 +66,9 @@ class RunJob:
     instruction: str
 
 
-def run_execute(run_id: int) -> None:
-    """Claim the run, train it (resuming from its last checkpoint), record the outcome."""
+def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None:
+    """Claim the run, train it (resuming from its last checkpoint), record the outcome; once
+    `stopping` is set, give it up at the next step, to be resumed (see `runs_recover`)."""
     lease = Lease(sessions(), run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
     if not lease.claim():
         log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
@@ -76,7 +78,7 @@ def run_execute(run_id: int) -> None:
     try:
         if _too_many_attempts(run_id):
             return
-        _train(run_id, lease, workdir)
+        _train(run_id, lease, workdir, stopping or threading.Event())
     except Exception as exc:  # recorded on the run: users see a sentence, admins the trace
         log.exception("run %s failed", run_id)
         _finish(
@@ -100,7 +102,7 @@ def _too_many_attempts(run_id: int) -> bool:
     return True
 
 
-def _train(run_id: int, lease: Lease, workdir: Path) -> None:
+def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) -> None:
     from worker.data import Example
     from worker.train import qlora_train
 
@@ -115,7 +117,9 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         resume = folder_unzip(
             store().get(job.checkpoint_key), workdir / "checkpoints" / f"checkpoint-{step}"
         )
-    progress = ProgressCallback(sessions=sessions(), run_id=run_id, lease=lease, store=store())
+    progress = ProgressCallback(
+        sessions=sessions(), run_id=run_id, lease=lease, store=store(), stopping=stopping
+    )
     result = qlora_train(
         base=job.base,
         revision=job.revision,
@@ -129,6 +133,9 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         log.warning("run %s: lease lost; another worker carries on", run_id)
     elif progress.cancelled:
         _finish(run_id, RunStatus.cancelled, summary="Cancelled.")
+    elif progress.stopped:  # still running: its released lease marks it for recovery
+        with sessions().begin() as session:
+            log_append(session.get_one(Run, run_id), "the worker stopped; the run will resume")
     else:
         key = f"runs/{run_id}/adapter.zip"
         store().put(key, folder_zip(result.adapter_dir))
@@ -260,12 +267,12 @@ def failure_sentence(exc: BaseException) -> str:
 
 
 def runs_recover() -> list[int]:
-    """Runs whose worker died (running, their lease run out), to be sent again and resumed."""
+    """Runs whose worker died or stopped (running, their lease run out or released), to be
+    sent again and resumed."""
     now = utcnow()
+    lapsed = or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now)
     with sessions()() as session:
         orphans = list(
-            session.scalars(
-                select(Run.id).where(Run.status == RunStatus.running, Run.lease_expires_at < now)
-            )
+            session.scalars(select(Run.id).where(Run.status == RunStatus.running, lapsed))
         )
     return orphans
