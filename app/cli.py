@@ -1,11 +1,12 @@
 """The `atelier` command: serve, worker, db upgrade, demo, import."""
 
+import functools
 import os
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import click
@@ -213,17 +214,64 @@ def worker() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--no-worker", is_flag=True, help="Serve the web app only.")
 def serve(host: str, port: int, no_worker: bool) -> None:
-    """Serve the web app, with a worker beside it on the embedded broker."""
+    """Serve the web app, with a worker beside it on the embedded broker, stopped with it."""
     import uvicorn
 
     _ensure_var()
-    child = None if no_worker else subprocess.Popen(_worker_argv())
+    child = None if no_worker else _worker_start()
+    # uvicorn raises the SIGTERM that stopped it again once it is done: an exception here,
+    # not the default death, so that the worker is stopped below (SIGINT already is one).
+    signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
-        uvicorn.run("app.main:create_app", factory=True, host=host, port=port)
+        uvicorn.run(
+            "app.main:create_app", factory=True, host=host, port=port, timeout_graceful_shutdown=5
+        )
     finally:
         if child is not None:
-            child.send_signal(signal.SIGTERM)
-            child.wait(timeout=30)
+            _worker_stop(child)
+
+
+WORKER_GRACE_SECONDS = 15  # a training step, a checkpoint kept and the worker's own exit
+
+
+def _worker_start() -> subprocess.Popen[bytes]:
+    """The worker in a process group of its own: serve alone signals it, once, and waits."""
+    die_with = functools.partial(_die_with_parent, os.getpid())
+    return subprocess.Popen(_worker_argv(), start_new_session=True, preexec_fn=die_with)
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the worker, before exec: the kernel kills it when serve dies, even by SIGKILL."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+    if os.getppid() != parent:  # serve died before the line above
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _worker_stop(child: subprocess.Popen[bytes]) -> None:
+    """A warm shutdown, in which a training run gives itself up at its next step (it resumes
+    from that checkpoint later), then, after a grace, a kill."""
+    # Another Ctrl-C must not cut this short and leave the worker behind; it is bounded anyway.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if child.poll() is None:
+        click.echo("stopping the worker", err=True)
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=WORKER_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            click.echo(f"the worker did not stop within {WORKER_GRACE_SECONDS}s: killed", err=True)
+    with suppress(ProcessLookupError):  # the worker and anything it started
+        os.killpg(child.pid, signal.SIGKILL)
+    child.wait()
+
+
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _ensure_var() -> None:

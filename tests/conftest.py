@@ -29,6 +29,7 @@ from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import db_upgrade
 from app.storage import LocalBlobStore
+from tests import processes
 
 POSTGRES = os.environ.get("ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
@@ -36,6 +37,20 @@ BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",
 
 def _postgres_admin() -> psycopg.Connection:
     return psycopg.connect(POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_left_behind() -> Iterator[None]:
+    """After the last test (of each xdist worker, which checks its own descendants), nothing
+    that a test started still runs: a leftover fails the session, named, and is killed."""
+    processes.adopt_orphans()
+    yield
+    started = processes.started_by_tests(processes.descendants(os.getpid()))
+    left = processes.still_alive(started, timeout=10)  # a grace for those being stopped
+    if left:
+        named = "\n".join(f"  {p.pid}: {processes.command(p)}" for p in left)
+        processes.kill(left)
+        pytest.fail(f"processes started by the tests outlived them (now killed):\n{named}")
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

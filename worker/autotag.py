@@ -6,6 +6,7 @@ kept by checksum, so a second job on the same base loads nothing.
 """
 
 import logging
+import threading
 import time
 import traceback
 import uuid
@@ -104,15 +105,16 @@ class JobInputs:
     terms: GuideTerms
 
 
-def autotag_execute(job_id: int) -> None:
-    """Claim the job, suggest for each asset it has not done yet, record the outcome."""
+def autotag_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
+    """Claim the job, suggest for each asset it has not done yet, record the outcome; once
+    `stopping` is set, give it up after the current batch, to be resumed."""
     lease = Lease(sessions(), AutotagJob, job_id, worker_identity(), settings.RUN_LEASE_SECONDS)
     if not lease.claim():
         log.info("auto-tag job %s is not ours to do (finished, cancelled or leased)", job_id)
         return
     lease.start_heartbeat()
     try:
-        _autotag(job_id, lease)
+        _autotag(job_id, lease, stopping or threading.Event())
     except Exception as exc:  # recorded on the job: the page says why
         log.exception("auto-tag job %s failed", job_id)
         _job_finish(job_id, JobStatus.failed, f"{type(exc).__name__}: {exc}"[:500])
@@ -120,20 +122,20 @@ def autotag_execute(job_id: int) -> None:
         lease.release()
 
 
-def _autotag(job_id: int, lease: Lease) -> None:
+def _autotag(job_id: int, lease: Lease, stopping: threading.Event) -> None:
     inputs = _job_inputs(job_id)
     started, done = time.perf_counter(), 0
     _, _, loads = _resident(inputs.adapter)
     for start in range(0, len(inputs.todo), settings.AUTOTAG_BATCH_SIZE):
-        if _job_stopping(job_id) or lease.lost.is_set():
+        if _job_stopping(job_id) or lease.lost.is_set() or stopping.is_set():
             break
         batch = inputs.todo[start : start + settings.AUTOTAG_BATCH_SIZE]
         images = [image_to_rgb(store().get(key)) for _, key in batch]
         answers = _caption(inputs.adapter, images, ["adapter"] * len(images))
         _suggest(job_id, inputs, [asset_id for asset_id, _ in batch], answers)
         done += len(batch)
-    if lease.lost.is_set():
-        log.warning("auto-tag job %s: lease lost; another worker carries on", job_id)
+    if lease.lost.is_set() or (stopping.is_set() and not _job_stopping(job_id)):
+        log.warning("auto-tag job %s: given up (lease lost or worker stopping)", job_id)
         return
     speed = done / (time.perf_counter() - started) if done else 0.0
     status = JobStatus.cancelled if _job_stopping(job_id) else JobStatus.succeeded

@@ -2,6 +2,10 @@
 
 State lives in the database, never in Celery results; a task is acknowledged only when it
 finishes, so that a worker that dies mid-task leaves it to be redelivered.
+
+The pool is `solo`: the task runs in the worker's own process, which keeps a loaded model
+between tasks and receives SIGTERM itself (see `worker.tasks`). A prefork pool's child dies
+with its parent when the whole process group is signalled, and the parent then hangs at exit.
 """
 
 from celery import Celery
@@ -16,6 +20,7 @@ app.conf.update(
     task_ignore_result=True,
     worker_prefetch_multiplier=1,
     worker_concurrency=1,
+    worker_pool="solo",
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
 )

@@ -3,6 +3,7 @@ run card, record the result. Exactly one worker works on a run at a time (see Le
 
 import logging
 import shutil
+import threading
 import traceback
 import uuid
 from dataclasses import dataclass, replace
@@ -50,8 +51,9 @@ class RunJob:
     instruction: str
 
 
-def run_execute(run_id: int) -> None:
-    """Claim the run, train it (resuming from its last checkpoint), record the outcome."""
+def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None:
+    """Claim the run, train it (resuming from its last checkpoint), record the outcome; once
+    `stopping` is set, give it up at the next step, to be resumed (see `worker.lease.orphans`)."""
     lease = Lease(sessions(), Run, run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
     if not lease.claim():
         log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
@@ -61,7 +63,7 @@ def run_execute(run_id: int) -> None:
     try:
         if _too_many_attempts(run_id):
             return
-        _train(run_id, lease, workdir)
+        _train(run_id, lease, workdir, stopping or threading.Event())
     except Exception as exc:  # recorded on the run: users see a sentence, admins the trace
         log.exception("run %s failed", run_id)
         _finish(
@@ -85,7 +87,7 @@ def _too_many_attempts(run_id: int) -> bool:
     return True
 
 
-def _train(run_id: int, lease: Lease, workdir: Path) -> None:
+def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) -> None:
     from worker.data import Example
     from worker.progress import ProgressCallback
     from worker.resident import RESIDENT
@@ -104,7 +106,9 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         resume = folder_unzip(
             store().get(job.checkpoint_key), workdir / "checkpoints" / f"checkpoint-{step}"
         )
-    progress = ProgressCallback(sessions=sessions(), run_id=run_id, lease=lease, store=store())
+    progress = ProgressCallback(
+        sessions=sessions(), run_id=run_id, lease=lease, store=store(), stopping=stopping
+    )
     result = qlora_train(
         base=job.base,
         revision=job.revision,
@@ -118,6 +122,9 @@ def _train(run_id: int, lease: Lease, workdir: Path) -> None:
         log.warning("run %s: lease lost; another worker carries on", run_id)
     elif progress.cancelled:
         _finish(run_id, RunStatus.cancelled, summary="Cancelled.")
+    elif progress.stopped:  # still running: its released lease marks it for recovery
+        with sessions().begin() as session:
+            log_append(session.get_one(Run, run_id), "the worker stopped; the run will resume")
     else:
         key = f"runs/{run_id}/adapter.zip"
         store().put(key, folder_zip(result.adapter_dir))

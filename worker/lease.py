@@ -92,14 +92,12 @@ class Lease:
 
 
 def orphans(sessions: sessionmaker[Session], table: LeasedTable) -> list[int]:
-    """Rows whose worker died: running, their lease run out. Each is to be sent again."""
+    """Rows whose worker died (running, the lease run out) or stopped (running, the lease
+    released): each is to be sent again, and the next worker carries on."""
+    lapsed = or_(table.lease_expires_at.is_(None), table.lease_expires_at < utcnow())
     with sessions() as session:
         return list(
-            session.scalars(
-                select(table.id).where(
-                    table.status == JobStatus.running, table.lease_expires_at < utcnow()
-                )
-            )
+            session.scalars(select(table.id).where(table.status == JobStatus.running, lapsed))
         )
 
 

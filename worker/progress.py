@@ -1,6 +1,7 @@
 """A run's progress, written to its row as it trains: the TrainerCallback that reports steps,
 losses and checkpoints, and honours cancel and a lost lease."""
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,13 +18,21 @@ from worker.lease import Lease, log_append
 
 class ProgressCallback(TrainerCallback):
     """Writes step, total, loss, learning rate, epoch and ETA to the run's row; stops at the
-    next step when the run is cancelled or its lease is lost; keeps checkpoints in the store."""
+    next step when the run is cancelled, its lease is lost or `stopping` is set (the worker is
+    stopping: a checkpoint is kept first); keeps checkpoints in the store."""
 
     def __init__(
-        self, *, sessions: sessionmaker[Session], run_id: int, lease: Lease, store: BlobStore
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        run_id: int,
+        lease: Lease,
+        store: BlobStore,
+        stopping: threading.Event | None = None,
     ) -> None:
         self.sessions, self.run_id, self.lease, self.store = sessions, run_id, lease, store
-        self.cancelled = False
+        self.stopping = stopping or threading.Event()
+        self.cancelled = self.stopped = False
         self._started = time.monotonic()
         self._first_step: int | None = None
 
@@ -87,7 +96,9 @@ class ProgressCallback(TrainerCallback):
 
         if self._update(step).cancel_requested:
             self.cancelled = True
-        if self.cancelled or self.lease.lost.is_set():
+        if self.stopping.is_set() and state.global_step < state.max_steps:
+            self.stopped = control.should_save = True  # resumed from this very step
+        if self.cancelled or self.stopped or self.lease.lost.is_set():
             control.should_training_stop = True
 
     def on_save(

@@ -9,7 +9,9 @@ from app.config import settings
 from worker.celery_app import app
 
 log = logging.getLogger(__name__)
-_stop_recovery = threading.Event()
+# Set when the worker is asked to stop (SIGTERM, SIGINT): recovery ends, and a training run
+# gives itself up at its next step, to be resumed from its checkpoint by the next worker.
+_stopping = threading.Event()
 
 
 @app.task(name="atelier.ping")
@@ -23,7 +25,7 @@ def run_train(run_id: int) -> None:
     """Train a run; a redelivered or duplicate message finds the run not claimable and stops."""
     from worker.execute import run_execute
 
-    run_execute(run_id)
+    run_execute(run_id, stopping=_stopping)
 
 
 @app.task(name="atelier.run_evaluate")
@@ -47,7 +49,7 @@ def autotag(job_id: int) -> None:
     """Caption and tag a job's assets with its adapter; a redelivered job resumes."""
     from worker.autotag import autotag_execute
 
-    autotag_execute(job_id)
+    autotag_execute(job_id, stopping=_stopping)
 
 
 @app.task(name="atelier.try")
@@ -59,7 +61,7 @@ def try_image(try_id: int) -> None:
 
 
 def recover_orphans() -> None:
-    """Send the runs and jobs whose worker died again; the next worker to claim one resumes it."""
+    """Send the runs and jobs whose worker died or stopped again; the next worker resumes them."""
     from app.autotag.models import AutotagJob
     from app.runs.models import Run
     from worker.context import sessions
@@ -74,19 +76,23 @@ def recover_orphans() -> None:
 
 
 def _recovery_loop() -> None:
-    while not _stop_recovery.wait(settings.RUN_LEASE_SECONDS / 2):
+    # A round at once: a run the previous worker gave up when it stopped resumes now.
+    while True:
         try:
             recover_orphans()
         except Exception:  # the database may be away for a moment: try again next round
             log.exception("recovering orphaned runs failed")
+        if _stopping.wait(settings.RUN_LEASE_SECONDS / 2):
+            return
 
 
 @worker_ready.connect
 def _start_recovery(**_: object) -> None:
-    """In the worker's main process (no model, no CUDA there): watch for orphaned runs."""
+    """Watch for orphaned runs, in a thread beside the tasks (it only reads rows and sends)."""
     threading.Thread(target=_recovery_loop, name="run-recovery", daemon=True).start()
 
 
 @worker_shutting_down.connect
-def _stop_recovery_loop(**_: object) -> None:
-    _stop_recovery.set()
+def _stop(**_: object) -> None:
+    """Runs in the signal handler, in the thread that runs the task (the pool is solo)."""
+    _stopping.set()

@@ -10,6 +10,7 @@ import time
 import zipfile
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 from peft import PeftModel
 from transformers import AutoModelForImageTextToText, AutoProcessor
@@ -188,3 +189,34 @@ def test_a_killed_worker_is_resumed_from_its_checkpoint_once(
     assert kept and resumed, run["log"]
     start = int(resumed[1])
     assert start % 4 == 0 and kept[-1] <= start < 48, run["log"]
+
+
+@pytest.mark.processes
+def test_a_stopped_worker_gives_its_run_up_and_the_next_resumes_it(
+    api: TestClient, prepared: dict[str, int], env: dict[str, str], tmp_path: Path
+) -> None:
+    log = tmp_path / "worker.log"
+    with worker_process(env, log) as first:
+        model_ready(api, prepared["model"], log)
+        # No checkpoint of its own before the end: the one kept is the stop's.
+        run_id = run_queue(api, prepared, max_steps=60, checkpoint_steps=1000)
+        wait_for(lambda: run_get(api, run_id), lambda r: r["step"] >= 3, log=log)
+        started = time.monotonic()
+        first.send_signal(signal.SIGTERM)  # as `atelier serve` stops its worker
+        first.wait(timeout=30)
+        took = time.monotonic() - started
+    assert first.returncode == 0, "a warm shutdown, not a kill"
+    assert took < 10, f"{took:.1f}s from SIGTERM to exit"
+    given_up = run_get(api, run_id)
+    assert given_up["status"] == "running" and given_up["attempt"] == 1, given_up["log"]
+    kept = re.findall(r"checkpoint at step (\d+) kept", given_up["log"])
+    assert len(kept) == 1 and "the worker stopped; the run will resume" in given_up["log"]
+    with worker_process(env, log):
+        run = wait_for(
+            lambda: run_get(api, run_id), lambda r: r["status"] in ("succeeded", "failed"), log=log
+        )
+    assert run["status"] == "succeeded", run["error"]
+    assert run["attempt"] == 2
+    assert f"attempt 2: training 60 steps, from step {kept[0]}" in run["log"]
+    assert [p["step"] for p in run["history"]] == list(range(1, 61))
+    print(f"SIGTERM to exit mid-run: {took:.2f}s, stopped at step {kept[0]}")
