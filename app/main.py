@@ -27,6 +27,7 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.evaluations import views as evaluation_views
 from app.headers import SecurityHeaders
+from app.interchange import views as interchange_views
 from app.jobs import broker_ping, celery_client
 from app.members import views as member_views
 from app.runs import views as run_views
@@ -51,6 +52,7 @@ ROUTERS = [
         evaluation_views,
         adapter_views,
         autotag_views,
+        interchange_views,
     )
     for router in (module.api, module.pages)
 ]

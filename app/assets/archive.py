@@ -314,7 +314,8 @@ def _record_row(record: Any, *, where: str) -> _Row | ArchiveEntry:
 
 
 def _coco_rows(text: str, path: str) -> Iterator[_Row | ArchiveEntry]:
-    """Parse a COCO captions file: the first caption of each image, no tags."""
+    """Parse a COCO captions file: the first caption of each image, and its tags where the
+    image carries a `tags` list (not COCO's own: Atelier's export writes it)."""
     try:
         document = json.loads(text)
     except json.JSONDecodeError:
@@ -329,10 +330,13 @@ def _coco_rows(text: str, path: str) -> Iterator[_Row | ArchiveEntry]:
     for number, image in enumerate(images, start=1):
         where = f"{path} image {number}"
         file = image.get("file_name") if isinstance(image, dict) else None
+        tags = (image.get("tags") or []) if isinstance(image, dict) else []
         if not isinstance(file, str) or not file.strip() or not _is_key(image.get("id")):
             yield _error(where, 'needs an "id" and a "file_name"')
+        elif not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            yield _error(where, '"tags" must be a list of strings')
         else:
-            yield _Row(where, file.strip(), captions.get(image["id"], ""), ())
+            yield _Row(where, file.strip(), captions.get(image["id"], ""), _tags(tags))
 
 
 def _first_captions(annotations: list[Any]) -> dict[int | str, str]:

@@ -81,6 +81,13 @@ def test_approve_an_asset(live_server: str, admin_page: Page, tmp_path: Path) ->
     expect(page.locator("input[name=tags]")).to_have_value("loafer, suede, teal")
     page.goto(f"{live_server}/brands/maison/assets?status=approved")
     expect(page.locator("#grid .tile")).to_have_count(1)
+    # The approved asset leaves by the gallery's export form, signed in by the session.
+    page.select_option("#export-format", "jsonl")
+    with page.expect_download() as download:
+        page.click("#export button")
+    with zipfile.ZipFile(download.value.path()) as archive:
+        [line] = archive.read("manifest.jsonl").decode().splitlines()
+    assert '"caption": "Bastien loafer in teal suede"' in line
 
 
 def test_show_more_pages_through_the_library(

@@ -95,6 +95,8 @@ POLICY = {
     ("GET", "/api/v1/brands/{slug}/datasets"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/datasets/{version}"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/datasets/{version}/diff/{other}"): "brand:creative",
+    ("GET", "/api/v1/brands/{slug}/export"): "brand:creative",
+    ("POST", "/api/v1/brands/{slug}/imports/label-studio"): "brand:creative",
     ("GET", "/api/v1/brands/{slug}/members"): "brand:admin",
     ("POST", "/api/v1/brands/{slug}/members"): "brand:admin",
     ("PATCH", "/api/v1/brands/{slug}/members/{user_id}"): "brand:admin",

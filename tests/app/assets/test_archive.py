@@ -243,6 +243,26 @@ def test_coco_captions_take_the_first_caption_per_image() -> None:
     }
 
 
+def test_coco_images_may_carry_tags() -> None:
+    coco = {
+        "images": [
+            {"id": 1, "file_name": "a.jpg", "tags": ["tote", " burgundy ", "tote", ""]},
+            {"id": 2, "file_name": "b.png", "tags": "tote"},
+        ],
+        "annotations": [{"id": 10, "image_id": 1, "caption": "Camille tote."}],
+    }
+    data = corpus.zip_archive(
+        [
+            ("captions.json", json.dumps(coco).encode()),
+            ("a.jpg", corpus.jpeg()),
+            ("b.png", corpus.png()),
+        ]
+    )
+    found = entries(data)
+    assert (found["a.jpg"].caption, found["a.jpg"].tags) == ("Camille tote.", ("tote", "burgundy"))
+    assert found["captions.json image 2"].error == '"tags" must be a list of strings'
+
+
 def test_json_that_is_not_coco_is_reported() -> None:
     data = corpus.zip_archive([("meta.json", b'{"shoot": "spring"}'), ("a.jpg", corpus.jpeg())])
     assert "is not a COCO captions file" in (errors(data)["meta.json"] or "")
