@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.brands.models import Brand
 from app.errors import Conflict, Invalid, NotFound
 from app.evaluations.models import (
     Evaluation,
@@ -110,6 +111,66 @@ def rating_next(*, session: Session, evaluation: Evaluation, rater: User) -> Eva
         .order_by(EvaluationItem.id)
         .limit(1)
     )
+
+
+def rating_undo(*, session: Session, evaluation: Evaluation, rater: User) -> Rating | None:
+    """Take back the rater's latest rating of the evaluation: its image is asked again."""
+    rating = session.scalar(
+        select(Rating)
+        .join(EvaluationItem, EvaluationItem.id == Rating.item_id)
+        .where(EvaluationItem.evaluation_id == evaluation.id, Rating.rater_id == rater.id)
+        .order_by(Rating.created_at.desc(), Rating.id.desc())
+        .limit(1)
+    )
+    if rating is not None:
+        session.delete(rating)
+        session.flush()
+    return rating
+
+
+@dataclass(frozen=True)
+class RatingProgress:
+    run_id: int
+    rated: int  # by this rater
+    total: int  # images whose base and adapted captions differ
+
+
+def rating_progress(
+    *, session: Session, evaluations: list[Evaluation], rater: User
+) -> list[RatingProgress]:
+    """How far the rater is in rating each evaluation, in the order given."""
+    ids = [e.id for e in evaluations]
+    differ = (EvaluationItem.evaluation_id.in_(ids), EvaluationItem.base != EvaluationItem.adapted)
+    per_evaluation = select(EvaluationItem.evaluation_id, func.count()).where(*differ)
+    totals = dict(session.execute(per_evaluation.group_by(EvaluationItem.evaluation_id)).all())
+    rated = dict(
+        session.execute(
+            per_evaluation.join(Rating, Rating.item_id == EvaluationItem.id)
+            .where(Rating.rater_id == rater.id)
+            .group_by(EvaluationItem.evaluation_id)
+        ).all()
+    )
+    return [RatingProgress(e.run_id, rated.get(e.id, 0), totals.get(e.id, 0)) for e in evaluations]
+
+
+def ratings_open(
+    *, session: Session, brand: Brand, rater: User, limit: int = 100
+) -> list[RatingProgress]:
+    """The brand's runs open to blind rating (latest evaluation succeeded), newest first, with
+    how far the rater is in each."""
+    latest = (
+        select(func.max(Evaluation.id))
+        .join(Run, Run.id == Evaluation.run_id)
+        .where(Run.brand_id == brand.id, Run.status == RunStatus.succeeded)
+        .group_by(Evaluation.run_id)
+    )
+    evaluations = session.scalars(
+        select(Evaluation)
+        .where(Evaluation.id.in_(latest), Evaluation.status == EvaluationStatus.succeeded)
+        .order_by(Evaluation.run_id.desc())
+        .limit(limit)
+    )
+    return rating_progress(session=session, evaluations=list(evaluations), rater=rater)
 
 
 def rating_record(

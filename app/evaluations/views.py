@@ -30,7 +30,9 @@ from app.evaluations.service import (
     item_get,
     left_side,
     rating_next,
+    rating_progress,
     rating_record,
+    rating_undo,
     ratings_unblinded,
     results_seen,
     results_seen_by,
@@ -220,7 +222,7 @@ def rate_page(
         run=access.run,
         item=item,
         sides=sides,
-        rates=win_rates(session=session, evaluation=evaluation),
+        progress=rating_progress(session=session, evaluations=[evaluation], rater=access.user)[0],
         seen=results_seen_by(session=session, run=access.run, user=access.user),
         unblinded=ratings_unblinded(session=session, evaluation=evaluation, rater=access.user),
     )
@@ -244,4 +246,13 @@ def rate_form(
         choice=choice,
         secret=settings.SECRET_KEY,
     )
+    return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)
+
+
+@pages.post("/runs/{run_id}/rate/undo", response_model=None)
+def rate_undo_form(
+    request: Request, access: MerchandiserRun, session: SessionDep
+) -> RedirectResponse:
+    """Take back one's latest rating of the run; the rating page asks that image again."""
+    rating_undo(session=session, evaluation=_evaluation(session, access), rater=access.user)
     return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)

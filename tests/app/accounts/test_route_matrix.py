@@ -137,6 +137,7 @@ POLICY = {
     ("POST", "/runs/{run_id}/cancel"): "run:admin",
     ("GET", "/runs/{run_id}/rate"): "run:merchandiser",
     ("POST", "/runs/{run_id}/rate"): "run:merchandiser",
+    ("POST", "/runs/{run_id}/rate/undo"): "run:merchandiser",
     ("GET", "/runs/{run_id}/results"): "run:creative",
 }
 
