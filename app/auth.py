@@ -1,7 +1,7 @@
 """Who is asking, and may they: authentication, the access rule of every route, and CSRF.
 
 Every route declares one rule as a dependency: `Public()`, `SignedIn()`, `Superuser()`,
-`BrandAdminAnywhere()`, `BrandRole(role)` (the brand named by `{slug}`), `AssetRole(role)` (the
+`BrandRole(role)` (the brand named by `{slug}`), `AssetRole(role)` (the
 brand of `{asset_id}`) or `RunRole(role)` (the brand of `{run_id}`). A person who is not a
 member of the brand gets 404, exactly as for a brand that does not exist; a member whose role
 is too low gets 403. The route-matrix test reads these
@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -21,13 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.accounts.models import ApiToken, LoginSession, Membership, Role, User
 from app.accounts.service import (
     membership_get,
-    memberships_of,
     session_resolve,
     token_resolve,
 )
 from app.assets.models import Asset
 from app.assets.service import asset_get
 from app.audit.service import audit_record
+from app.autotag.models import AutotagJob, Suggestion, Try
 from app.brands.models import Brand
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
@@ -94,7 +94,7 @@ class AccessRule:
     """A route's access rule. `minimum` is the brand role it needs, if any."""
 
     minimum: Role | None = None
-    scope: Literal["public", "user", "superuser", "any-admin", "brand", "asset", "run"]
+    scope: Literal["public", "user", "superuser", "brand", "asset", "run"]
 
 
 class Public(AccessRule):
@@ -195,20 +195,6 @@ def _owner_access(
         raise NotFound(missing) from None
 
 
-class BrandAdminAnywhere(AccessRule):
-    """An admin of at least one brand, or an operator: may register base models."""
-
-    scope = "any-admin"
-
-    def __call__(self, principal: PrincipalDep, session: SessionDep) -> User:
-        user = SignedIn()(principal)
-        if user.is_superuser or any(
-            m.role == Role.admin for m in memberships_of(session=session, user=user)
-        ):
-            return user
-        raise Forbidden("only a brand's admin may register base models")
-
-
 @dataclass(frozen=True)
 class RunAccess(BrandAccess):
     """A member's access to one of the brand's runs."""
@@ -232,6 +218,37 @@ class RunRole(AccessRule):
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 
+Owned = TypeVar("Owned", AutotagJob, Suggestion, Try)
+
+
+@dataclass(frozen=True)
+class RowAccess(BrandAccess, Generic[Owned]):
+    """A member's access to one row of the brand's: a job, a suggestion, a try."""
+
+    row: Owned
+
+
+class RowRole(AccessRule, Generic[Owned]):
+    """The brand of the row named by the path parameter `param` (a table with `brand_id`)."""
+
+    def __init__(self, table: type[Owned], param: str, noun: str, minimum: Role) -> None:
+        self.table: type[Owned] = table
+        self.param, self.noun, self.minimum = param, noun, minimum
+        self.scope = noun  # type: ignore[assignment]
+
+    def __call__(
+        self, request: Request, principal: PrincipalDep, session: SessionDep
+    ) -> RowAccess[Owned]:
+        user = SignedIn()(principal)
+        raw = str(request.path_params[self.param])
+        row = session.get(self.table, int(raw)) if raw.isdigit() else None
+        missing = f"no {self.noun} {raw}"
+        if row is None:
+            raise NotFound(missing)
+        access = _owner_access(session, user, row.brand_id, self.minimum, missing=missing)
+        return RowAccess(brand=access.brand, user=user, role=access.role, row=row)
+
+
 CreativeBrand = Annotated[BrandAccess, Depends(BrandRole(Role.creative))]
 MerchandiserBrand = Annotated[BrandAccess, Depends(BrandRole(Role.merchandiser))]
 AdminBrand = Annotated[BrandAccess, Depends(BrandRole(Role.admin))]
@@ -240,7 +257,6 @@ CurrentUser = Annotated[User, Depends(SignedIn())]
 CreativeRun = Annotated[RunAccess, Depends(RunRole(Role.creative))]
 MerchandiserRun = Annotated[RunAccess, Depends(RunRole(Role.merchandiser))]
 AdminRun = Annotated[RunAccess, Depends(RunRole(Role.admin))]
-AnyAdmin = Annotated[User, Depends(BrandAdminAnywhere())]
 
 
 # CSRF ------------------------------------------------------------------------------------
@@ -323,3 +339,14 @@ def audit(
         address=client_address(request),
         **detail,
     )
+
+
+MerchandiserJob = Annotated[
+    RowAccess[AutotagJob],
+    Depends(RowRole(AutotagJob, "job_id", "auto-tag job", Role.merchandiser)),
+]
+MerchandiserSuggestion = Annotated[
+    RowAccess[Suggestion],
+    Depends(RowRole(Suggestion, "suggestion_id", "suggestion", Role.merchandiser)),
+]
+CreativeTry = Annotated[RowAccess[Try], Depends(RowRole(Try, "try_id", "try", Role.creative))]

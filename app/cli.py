@@ -12,7 +12,7 @@ import click
 from sqlalchemy.orm import Session
 
 from app.assets.images import Limits
-from app.config import VAR, settings
+from app.config import DEMO_DEFAULT_PASSWORD, VAR, settings
 
 
 @click.group()
@@ -74,6 +74,14 @@ def _demo_seed() -> None:
     from app.demo.seed import demo_admin, demo_seed
     from app.storage import open_store
 
+    # A superuser with a published password is a demo on a laptop, never an installation.
+    if (
+        settings.ENVIRONMENT != "development"
+        and settings.DEMO_ADMIN_PASSWORD == DEMO_DEFAULT_PASSWORD
+    ):
+        raise click.ClickException(
+            "outside development the demo admin needs its own password: set DEMO_ADMIN_PASSWORD"
+        )
     _ensure_var()
     with _session() as session:
         summary = demo_seed(

@@ -1,13 +1,15 @@
 """Settings: every default is the embedded one (SQLite, SQLite broker, local blobs)."""
 
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
 VAR = ROOT / "var"
 DEVELOPMENT_SECRET = "development-only-secret-change-me"
+DEMO_DEFAULT_PASSWORD = "atelier-demo"
 
 
 class Settings(BaseSettings):
@@ -45,9 +47,30 @@ class Settings(BaseSettings):
     # resumed by another worker from its last checkpoint.
     RUN_LEASE_SECONDS: int = 30
     RUN_VALIDATION_FRACTION: float = 0.2
+    # What a worker keeps loaded between tasks: base models (4-bit) and adapters on each.
+    WORKER_MAX_BASES: int = Field(default=1, ge=1)
+    WORKER_MAX_ADAPTERS: int = Field(default=4, ge=1)
+    # Images an auto-tag job captions in one forward pass.
+    AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
+
+    # Host names this installation answers to (others get 400); "*" allows any. Comma-separated.
+    TRUSTED_HOSTS: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "testserver"]
+
+    # Base models. A local source must lie inside one of these folders (after symlinks and
+    # `..` are resolved): the worker reads whatever path it is given. Hub ids may be limited to
+    # these ids or `owner/` prefixes; empty allows any. Comma-separated in the environment.
+    MODELS_ROOTS: Annotated[list[Path], NoDecode] = [ROOT / "models"]
+    HUB_MODELS_ALLOWED: Annotated[list[str], NoDecode] = []
 
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
-    DEMO_ADMIN_PASSWORD: str = "atelier-demo"
+    DEMO_ADMIN_PASSWORD: str = DEMO_DEFAULT_PASSWORD
+
+    @field_validator("TRUSTED_HOSTS", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @model_validator(mode="after")
     def _require_secret_outside_development(self) -> "Settings":

@@ -1,5 +1,6 @@
 """The web application: routers, error pages, limits and the health check."""
 
+import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -9,12 +10,15 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.accounts import views as account_views
 from app.accounts.service import Throttled
+from app.adapters import views as adapter_views
 from app.assets import views as asset_views
 from app.audit import views as audit_views
 from app.auth import CsrfCookie, NotSignedIn, Public, SignedIn, csrf_protect
+from app.autotag import views as autotag_views
 from app.basemodels import views as basemodel_views
 from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
@@ -22,12 +26,15 @@ from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError
 from app.evaluations import views as evaluation_views
+from app.headers import SecurityHeaders
 from app.jobs import broker_ping, celery_client
 from app.members import views as member_views
 from app.runs import views as run_views
 from app.storage import open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
+
+log = logging.getLogger(__name__)
 
 ROUTERS = [
     router
@@ -42,6 +49,8 @@ ROUTERS = [
         dataset_views,
         run_views,
         evaluation_views,
+        adapter_views,
+        autotag_views,
     )
     for router in (module.api, module.pages)
 ]
@@ -79,6 +88,8 @@ def create_app(config: Settings = settings) -> FastAPI:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     app.add_middleware(CsrfCookie, settings=config)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.TRUSTED_HOSTS)
+    app.add_middleware(SecurityHeaders)  # outermost: error answers carry the headers too
     _add_error_handlers(app)
     _add_health(app)
     _add_openapi(app)
@@ -143,8 +154,10 @@ def _db_ping(app: FastAPI) -> None:
 
 
 def _check(probe: Any) -> str:
+    """ "ok" or "unreachable": anyone may ask, and the error's text can show hosts and users."""
     try:
         probe()
-    except Exception as exc:
-        return f"error: {type(exc).__name__}: {exc}"[:300]
+    except Exception:
+        log.exception("health check failed")
+        return "unreachable"
     return "ok"

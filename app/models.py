@@ -11,6 +11,7 @@ from app.accounts.models import (
 )
 from app.assets.models import Asset, AssetStatus, Tag, asset_tags
 from app.audit.models import AuditEvent
+from app.autotag.models import AutotagJob, Suggestion, SuggestionStatus, Try
 from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
@@ -24,6 +25,7 @@ __all__ = [
     "Asset",
     "AssetStatus",
     "AuditEvent",
+    "AutotagJob",
     "Base",
     "BaseModelStatus",
     "Brand",
@@ -45,8 +47,11 @@ __all__ = [
     "Split",
     "StyleGuideVersion",
     "StyleTerm",
+    "Suggestion",
+    "SuggestionStatus",
     "Tag",
     "TermKind",
+    "Try",
     "User",
     "asset_tags",
 ]

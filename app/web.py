@@ -8,10 +8,22 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
 
 from app.config import ROOT
 
 templates = Jinja2Templates(directory=ROOT / "templates")
+
+
+@pass_context
+def path_for(context: dict[str, Any], name: str, /, **params: Any) -> str:
+    """A route's path without scheme and host: an absolute URL would take the host from the
+    request's Host header, which the client chooses, and point scripts and links there."""
+    request: Request = context["request"]
+    return str(request.app.url_path_for(name, **params))
+
+
+templates.env.globals["url_for"] = path_for
 
 
 def page(

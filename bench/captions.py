@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
 
     def caption(model: torch.nn.Module, batch_size: int) -> Callable[[], list[str]]:
         return lambda: captions_generate(
-            model=model,  # type: ignore[arg-type]
+            model=model,
             processor=processor,
             images=images,
             instruction=DEFAULT_INSTRUCTION,

@@ -24,7 +24,7 @@ from app.accounts.service import token_create
 from app.assets.images import Limits
 from app.basemodels.service import basemodel_demo_ensure
 from app.brands.models import Brand
-from app.config import Settings
+from app.config import ROOT, Settings
 from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import db_upgrade
@@ -84,11 +84,15 @@ def clean_db(engine: Engine) -> Iterator[Engine]:
 
 
 @pytest.fixture
-def settings(clean_db: Engine, tmp_path: Path) -> Settings:
+def settings(
+    clean_db: Engine, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Settings:
     return Settings(
         DATABASE_URL=clean_db.url.render_as_string(hide_password=False),
         BROKER_URL=f"sqla+sqlite:///{tmp_path / 'broker.db'}",
         STORAGE_URL=f"file://{tmp_path / 'blobs'}",
+        # The shipped demo model, and the tiny models tests build under their temporary folders.
+        MODELS_ROOTS=[ROOT / "models", tmp_path_factory.getbasetemp()],
     )
 
 

@@ -1,14 +1,38 @@
 """Checking a registered base model: the processor has a chat template, and
-AutoModelForImageTextToText loads the weights."""
+AutoModelForImageTextToText loads the weights (safetensors only, no code from the model)."""
 
 import logging
 
 from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.basemodels.service import basemodel_location
 from app.db import utcnow
+from app.errors import Invalid
 from worker.context import sessions
 
 log = logging.getLogger(__name__)
+
+
+class NoChatTemplate(ValueError):
+    """The processor has no chat template, so prompts cannot be built for it."""
+
+
+def basemodel_failure(exc: BaseException) -> str:
+    """What users see of a failed check: a sentence by the kind of failure, never the raw
+    text, which may show paths and whether they exist (the log keeps it)."""
+    why = "it failed to load (the worker's log has the details)"
+    if isinstance(exc, Invalid):
+        why = str(exc)  # our own sentence: the source is not one this installation allows
+    elif isinstance(exc, NoChatTemplate):
+        why = "its processor has no chat template"
+    elif isinstance(exc, OSError):
+        why = "its config.json, safetensors weights or processor files could not be found or read"
+    elif isinstance(exc, (ValueError, KeyError)):
+        why = "its configuration is not an image-text-to-text model transformers knows"
+    elif isinstance(exc, ImportError):
+        why = "it needs a library this worker does not have"
+    elif isinstance(exc, MemoryError):
+        why = "it does not fit in this worker's memory"
+    return f"The model could not be loaded: {why}."
 
 
 def basemodel_check(model_id: int) -> None:
@@ -17,21 +41,26 @@ def basemodel_check(model_id: int) -> None:
 
     with sessions()() as session:
         model = session.get_one(RegisteredModel, model_id)
-        location, revision = basemodel_location(model), model.revision or None
+        source, revision = model.source, model.revision or None
     try:
-        processor = AutoProcessor.from_pretrained(location, revision=revision)
+        location = basemodel_location(model)
+        processor = AutoProcessor.from_pretrained(
+            location, revision=revision, trust_remote_code=False
+        )
         if not processor.chat_template:
-            raise ValueError("its processor has no chat template")
-        loaded = AutoModelForImageTextToText.from_pretrained(location, revision=revision)
+            raise NoChatTemplate("its processor has no chat template")
+        loaded = AutoModelForImageTextToText.from_pretrained(
+            location, revision=revision, use_safetensors=True, trust_remote_code=False
+        )
         detail = {
             "parameters": sum(p.numel() for p in loaded.parameters()),
             "architecture": type(loaded).__name__,
         }
         family, status, error = loaded.config.model_type, BaseModelStatus.ready, ""
     except Exception as exc:  # any reason it does not load is the answer to the check
-        log.info("base model %s failed its check: %s", model_id, exc)
+        log.warning("base model %s (%s) failed its check", model_id, source, exc_info=True)
         detail, family, status = {}, "", BaseModelStatus.failed
-        error = f"{type(exc).__name__}: {exc}"[:1000]
+        error = basemodel_failure(exc)
     with sessions().begin() as session:
         model = session.get_one(RegisteredModel, model_id)
         model.status, model.family, model.detail, model.error = status, family, detail, error

@@ -1,7 +1,6 @@
 """A run measured: its validation images captioned three ways from one loaded base — zero-shot,
 prompted with the style guide's terms, and adapted — scored against the references."""
 
-import hashlib
 import logging
 import shutil
 import traceback
@@ -23,11 +22,12 @@ from app.datasets.models import Split
 from app.datasets.service import dataset_originals
 from app.db import utcnow
 from app.evaluations.models import ITEM_METRICS, Evaluation, EvaluationItem, EvaluationStatus
+from app.runs.answers import answer_parse
 from app.runs.models import Run
 from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings, train_settings_of
 from app.styleguides.glossary import GuideTerms
 from app.styleguides.service import styleguide_terms
-from worker.context import folder_unzip, sessions, store
+from worker.context import file_sha256, folder_unzip, sessions, store
 
 if TYPE_CHECKING:
     from worker.evaluate import ItemScores
@@ -79,12 +79,16 @@ def _evaluate(evaluation_id: int, run_id: int, adapter_dir: Path) -> None:
     with tuned.disable_adapter():
         base = caption(DEFAULT_INSTRUCTION)
         prompted = caption(inputs.terms.instruction(DEFAULT_INSTRUCTION))
-    adapted = caption(inputs.instruction)
+    # An adapter that answers tags is scored on the tags it answered, and on its caption.
+    answers = [answer_parse(inputs.settings.task, a) for a in caption(inputs.instruction)]
+    adapted = [a.caption if a.parsed else a.raw for a in answers]
+    answered = [set(a.tags) for a in answers] if inputs.settings.task != "caption" else None
     _record(
         evaluation_id,
         inputs,
         {"base": base, "prompted": prompted, "adapted": adapted},
-        adapter_sha256=_sha256(adapter_dir / "adapter_model.safetensors"),
+        adapter_sha256=file_sha256(adapter_dir / "adapter_model.safetensors"),
+        answered_tags={"adapted": answered} if answered is not None else {},
     )
 
 
@@ -129,7 +133,11 @@ def _inputs(run_id: int) -> EvalInputs:
 
 
 def _record(
-    evaluation_id: int, inputs: EvalInputs, outputs: dict[str, list[str]], adapter_sha256: str
+    evaluation_id: int,
+    inputs: EvalInputs,
+    outputs: dict[str, list[str]],
+    adapter_sha256: str,
+    answered_tags: dict[str, list[set[str]]],
 ) -> None:
     from worker.evaluate import summarise
 
@@ -141,6 +149,7 @@ def _record(
             gold,
             inputs.vocabulary,
             inputs.terms,
+            answered_tags.get(name),
         )
         for name, captions in outputs.items()
     }
@@ -208,7 +217,3 @@ def _deltas(
 
             out[f"{metric}:{other}"] = asdict(bootstrap(delta, len(refs), n=300))
     return out
-
-
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,6 +1,7 @@
 """What every task of a worker process shares: its database sessions, its blob store, its name,
 and folders kept in the store as zip archives. No torch here: the main process imports it."""
 
+import hashlib
 import os
 import shutil
 import socket
@@ -31,6 +32,11 @@ def store() -> BlobStore:
 def worker_identity() -> str:
     """A name for this worker process that no other process, here or elsewhere, shares."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256 (an adapter's weights: what tells two adapters apart)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def folder_zip(folder: Path) -> bytes:

@@ -318,10 +318,14 @@ def summarise(
     gold_tags: Sequence[set[str]],
     vocabulary: Iterable[str],
     terms: GuideTerms,
+    answered_tags: Sequence[set[str]] | None = None,
 ) -> tuple[Summary, list[ItemScores]]:
-    """Every metric for one system's captions: the summary and the per-item scores."""
+    """Every metric for one system's captions: the summary and the per-item scores. Tags are
+    those the system answered, when it answers tags, else the vocabulary's words it wrote."""
     vocabulary = list(vocabulary)
-    found = [tags_in(h, vocabulary) for h in hyps]
+    found = (
+        list(answered_tags) if answered_tags is not None else [tags_in(h, vocabulary) for h in hyps]
+    )
     hits = [style_check(h, terms) for h in hyps]
     cider, cider_items = cider_d(hyps, refs)
     tags, style = tag_scores(found, gold_tags), style_scores(hits)

@@ -9,8 +9,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from app.assets.images import image_to_rgb
 from app.basemodels.service import basemodel_location
 from app.config import VAR, settings
@@ -18,11 +16,19 @@ from app.datasets.models import Split
 from app.datasets.service import dataset_originals
 from app.db import utcnow
 from app.evaluations.models import Evaluation, EvaluationStatus
+from app.runs.answers import answer_format
 from app.runs.card import RunCard
 from app.runs.models import Run, RunStatus
 from app.runs.settings import TrainSettings, train_settings_of
 from worker.compare import evaluation_execute
-from worker.context import folder_unzip, folder_zip, sessions, store, worker_identity
+from worker.context import (
+    file_sha256,
+    folder_unzip,
+    folder_zip,
+    sessions,
+    store,
+    worker_identity,
+)
 from worker.lease import Lease, log_append
 
 if TYPE_CHECKING:
@@ -39,14 +45,14 @@ class RunJob:
     base: str
     revision: str | None
     settings: TrainSettings
-    item_keys: list[tuple[str, str]]  # (blob key of the original, caption)
+    item_keys: list[tuple[str, str]]  # (blob key of the original, the answer to learn)
     checkpoint_key: str
     instruction: str
 
 
 def run_execute(run_id: int) -> None:
     """Claim the run, train it (resuming from its last checkpoint), record the outcome."""
-    lease = Lease(sessions(), run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
+    lease = Lease(sessions(), Run, run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
     if not lease.claim():
         log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
         return
@@ -82,7 +88,10 @@ def _too_many_attempts(run_id: int) -> bool:
 def _train(run_id: int, lease: Lease, workdir: Path) -> None:
     from worker.data import Example
     from worker.progress import ProgressCallback
+    from worker.resident import RESIDENT
     from worker.train import qlora_train
+
+    RESIDENT.clear()  # training needs the memory that resident models hold
 
     job = _job(run_id)
     examples = [
@@ -133,11 +142,14 @@ def _job(run_id: int) -> RunJob:
     with sessions()() as session:
         run = session.get_one(Run, run_id)
         items = dataset_originals(session=session, dataset_id=run.dataset_id, split=Split.train)
+        settings = train_settings_of(run)
         return RunJob(
             base=basemodel_location(run.base_model),
             revision=run.base_model.revision or None,
-            settings=train_settings_of(run),
-            item_keys=[(key, item.caption) for item, key in items],
+            settings=settings,
+            item_keys=[
+                (key, answer_format(settings.task, item.caption, item.tags)) for item, key in items
+            ],
             checkpoint_key=run.checkpoint_key,
             instruction=run.instruction,
         )
@@ -147,6 +159,7 @@ def _succeed(run_id: int, adapter_key: str, result: "TrainResult") -> None:
     with sessions().begin() as session:
         run = session.get_one(Run, run_id)
         run.adapter_key = adapter_key
+        run.adapter_sha256 = file_sha256(result.adapter_dir / "adapter_model.safetensors")
         run.card = run_card(run=run, result=result).to_json()
         run.status, run.finished_at, run.eta_seconds = RunStatus.succeeded, utcnow(), 0.0
         log_append(run, "succeeded: adapter kept")
@@ -197,15 +210,3 @@ def failure_sentence(exc: BaseException) -> str:
     ):
         return f"The base model could not be loaded: {exc}"[:300]
     return f"Training stopped with an error ({name}): {exc}"[:300]
-
-
-def runs_recover() -> list[int]:
-    """Runs whose worker died (running, their lease run out), to be sent again and resumed."""
-    now = utcnow()
-    with sessions()() as session:
-        orphans = list(
-            session.scalars(
-                select(Run.id).where(Run.status == RunStatus.running, Run.lease_expires_at < now)
-            )
-        )
-    return orphans

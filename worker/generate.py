@@ -13,15 +13,18 @@ from worker.data import image_cap, prompt_text
 @torch.inference_mode()
 def captions_generate(
     *,
-    model: PreTrainedModel | PeftModel,
+    model: PreTrainedModel | PeftModel | torch.nn.Module,
     processor: ProcessorMixin,
     images: Sequence[Image.Image],
     instruction: str,
     max_new_tokens: int = 40,
     batch_size: int = 8,
     max_image_pixels: int | None = None,
+    adapter_names: Sequence[str] | None = None,
 ) -> list[str]:
-    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given."""
+    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given.
+    `adapter_names` picks a PeftModel's adapter for each image ("__base__": none), so that one
+    batch may mix adapters."""
     model.eval()
     prompt = prompt_text(processor, instruction)
     captions: list[str] = []
@@ -38,7 +41,14 @@ def captions_generate(
             return_tensors="pt",
         ).to(model.device)
         # Every ImageTextToText model generates; PreTrainedModel's stubs do not say so.
-        output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False)  # type: ignore[operator]
+        mixed = (
+            {"adapter_names": list(adapter_names[start : start + batch_size])}
+            if adapter_names
+            else {}
+        )
+        output = model.generate(  # type: ignore[operator]
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, **mixed
+        )
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         texts = processor.batch_decode(new_tokens, skip_special_tokens=True)
         # A model may emit any byte; NUL cannot be stored in PostgreSQL text, so it goes.

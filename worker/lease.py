@@ -1,55 +1,68 @@
-"""The right to work on a run, held by one worker at a time, and the run's log."""
+"""The right to work on a run or an auto-tag job, held by one worker at a time; a run's log."""
 
 import threading
 from datetime import timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.autotag.models import AutotagJob
 from app.db import utcnow
-from app.runs.models import Run, RunStatus
+from app.leases import JobStatus
+from app.runs.models import Run
 
 LOG_LINES = 400  # the run's log keeps its latest lines
 
 
+LeasedTable = type[Run] | type[AutotagJob]
+
+
 class Lease:
-    """The right to work on a run. Claimed atomically; renewed by a heartbeat; a lease that
-    runs out is another worker's to take (and that worker resumes from the last checkpoint)."""
+    """The right to work on a run or a job. Claimed atomically; renewed by a heartbeat; a
+    lease that runs out is another worker's to take, which carries on from what was kept."""
 
     def __init__(
-        self, sessions: sessionmaker[Session], run_id: int, owner: str, seconds: int
+        self,
+        sessions: sessionmaker[Session],
+        table: LeasedTable,
+        row_id: int,
+        owner: str,
+        seconds: int,
     ) -> None:
-        self.sessions, self.run_id, self.owner, self.seconds = sessions, run_id, owner, seconds
+        self.sessions, self.table, self.row_id = sessions, table, row_id
+        self.owner, self.seconds = owner, seconds
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def claim(self) -> bool:
-        """Take the run if it is queued, or running under a lease that has run out."""
-        now = utcnow()
+        """Take the row if it is queued, or running under a lease that has run out."""
+        now, t = utcnow(), self.table
         with self.sessions.begin() as session:
             result = session.execute(
-                update(Run)
+                update(t)
                 .where(
-                    Run.id == self.run_id,
-                    Run.status.in_([RunStatus.queued, RunStatus.running]),
-                    Run.cancel_requested.is_(False),
-                    or_(Run.lease_expires_at.is_(None), Run.lease_expires_at < now),
+                    t.id == self.row_id,
+                    t.status.in_([JobStatus.queued, JobStatus.running]),
+                    t.cancel_requested.is_(False),
+                    or_(t.lease_expires_at.is_(None), t.lease_expires_at < now),
                 )
                 .values(
                     lease_owner=self.owner,
-                    attempt=Run.attempt + 1,
+                    attempt=t.attempt + 1,
                     lease_expires_at=now + timedelta(seconds=self.seconds),
-                    status=RunStatus.running,
+                    status=JobStatus.running,
+                    started_at=func.coalesce(t.started_at, now),
                 )
             )
         return result.rowcount == 1  # type: ignore[attr-defined]
 
     def renew(self) -> bool:
+        t = self.table
         with self.sessions.begin() as session:
             result = session.execute(
-                update(Run)
-                .where(Run.id == self.run_id, Run.lease_owner == self.owner)
+                update(t)
+                .where(t.id == self.row_id, t.lease_owner == self.owner)
                 .values(lease_expires_at=utcnow() + timedelta(seconds=self.seconds))
             )
         return result.rowcount == 1  # type: ignore[attr-defined]
@@ -61,19 +74,33 @@ class Lease:
                     self.lost.set()
                     return
 
-        self._thread = threading.Thread(target=beat, name=f"lease-run-{self.run_id}", daemon=True)
+        name = f"lease-{self.table.__tablename__}-{self.row_id}"
+        self._thread = threading.Thread(target=beat, name=name, daemon=True)
         self._thread.start()
 
     def release(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        t = self.table
         with self.sessions.begin() as session:
             session.execute(
-                update(Run)
-                .where(Run.id == self.run_id, Run.lease_owner == self.owner)
+                update(t)
+                .where(t.id == self.row_id, t.lease_owner == self.owner)
                 .values(lease_owner="", lease_expires_at=None)
             )
+
+
+def orphans(sessions: sessionmaker[Session], table: LeasedTable) -> list[int]:
+    """Rows whose worker died: running, their lease run out. Each is to be sent again."""
+    with sessions() as session:
+        return list(
+            session.scalars(
+                select(table.id).where(
+                    table.status == JobStatus.running, table.lease_expires_at < utcnow()
+                )
+            )
+        )
 
 
 def log_append(run: Run, line: str) -> None:

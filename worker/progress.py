@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy.orm import Session, sessionmaker
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from app.db import utcnow
 from app.runs.models import Run
 from app.storage import BlobStore
 from worker.context import folder_zip
@@ -43,7 +42,6 @@ class ProgressCallback(TrainerCallback):
             run.total_steps = state.max_steps
             # Resumed: the steps after the checkpoint are done again, so their points go.
             run.history = [p for p in run.history if p["step"] <= state.global_step]
-            run.started_at = run.started_at or utcnow()
             where = f"from step {state.global_step}" if state.global_step else "from the start"
             log_append(run, f"attempt {run.attempt}: training {state.max_steps} steps, {where}")
 

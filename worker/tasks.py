@@ -42,13 +42,35 @@ def base_model_check(model_id: int) -> None:
     basemodel_check(model_id)
 
 
-def recover_orphans() -> None:
-    """Send the runs whose worker died again; the next worker to claim one resumes it."""
-    from worker.execute import runs_recover
+@app.task(name="atelier.autotag")
+def autotag(job_id: int) -> None:
+    """Caption and tag a job's assets with its adapter; a redelivered job resumes."""
+    from worker.autotag import autotag_execute
 
-    for run_id in runs_recover():
+    autotag_execute(job_id)
+
+
+@app.task(name="atelier.try")
+def try_image(try_id: int) -> None:
+    """Answer one image with a run's base model and with its adapter."""
+    from worker.autotag import try_execute
+
+    try_execute(try_id)
+
+
+def recover_orphans() -> None:
+    """Send the runs and jobs whose worker died again; the next worker to claim one resumes it."""
+    from app.autotag.models import AutotagJob
+    from app.runs.models import Run
+    from worker.context import sessions
+    from worker.lease import orphans
+
+    for run_id in orphans(sessions(), Run):
         log.warning("run %s lost its worker; sending it again to be resumed", run_id)
         run_train.apply_async(args=[run_id], queue="gpu")
+    for job_id in orphans(sessions(), AutotagJob):
+        log.warning("auto-tag job %s lost its worker; sending it again", job_id)
+        autotag.apply_async(args=[job_id], queue="gpu")
 
 
 def _recovery_loop() -> None:

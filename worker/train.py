@@ -56,10 +56,14 @@ def base_load(
     path_or_id: str, revision: str | None, s: TrainSettings
 ) -> tuple[PreTrainedModel, ProcessorMixin]:
     """The base model, language model in 4 bits and frozen, ready for k-bit training."""
-    processor = AutoProcessor.from_pretrained(path_or_id, revision=revision)
+    processor = AutoProcessor.from_pretrained(
+        path_or_id, revision=revision, trust_remote_code=False
+    )
     model = AutoModelForImageTextToText.from_pretrained(
         path_or_id,
         revision=revision,
+        use_safetensors=True,  # never unpickle weights: a .bin checkpoint can run code
+        trust_remote_code=False,
         quantization_config=quantization_config(s),
         dtype=compute_dtype(s),  # of the layers left unquantised
     )

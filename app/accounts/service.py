@@ -179,8 +179,18 @@ def _keep_an_admin(*, session: Session, brand: Brand) -> None:
 def invitation_create(
     *, session: Session, brand: Brand, email: str, role: Role, invited_by: User, settings: Settings
 ) -> tuple[Invitation, str]:
-    """An invitation to join the brand, and its secret (shown once, to put in a link)."""
+    """An invitation to join the brand, and its secret (shown once, to put in a link).
+
+    Whether an account uses the address or not, the answer is the same: nobody joins a brand
+    without accepting, and the admin learns nothing about other brands' people."""
     email = email_normalise(email)
+    member = session.scalar(
+        select(Membership.id)
+        .join(User, User.id == Membership.user_id)
+        .where(Membership.brand_id == brand.id, User.email == email)
+    )
+    if member is not None:  # the admin sees the brand's members anyway
+        raise Conflict(f"{email} is a member of {brand.name} already")
     token = token_new("inv")
     invitation = Invitation(
         brand_id=brand.id,
@@ -224,12 +234,24 @@ def invitation_accept(
     *, session: Session, invitation: Invitation, name: str, password: str
 ) -> User:
     """Create the invited person's account and membership."""
+    if user_by_email(session=session, email=invitation.email) is not None:
+        raise Conflict("an account uses this address already: sign in, then open the link again")
     user = user_create(session=session, email=invitation.email, password=password, name=name)
+    invitation_join(session=session, invitation=invitation, user=user)
+    return user
+
+
+def invitation_join(*, session: Session, invitation: Invitation, user: User) -> Membership:
+    """The signed-in addressee accepts: they join the brand with the invited role."""
+    if user.email != invitation.email:
+        raise Conflict(
+            f"this invitation is for another address than {user.email}; sign in with that one"
+        )
     brand = session.get_one(Brand, invitation.brand_id)
-    membership_set(session=session, brand=brand, user=user, role=invitation.role)
+    membership = membership_set(session=session, brand=brand, user=user, role=invitation.role)
     invitation.accepted_at = utcnow()
     session.flush()
-    return user
+    return membership
 
 
 def invitation_revoke(*, session: Session, brand: Brand, invitation_id: int) -> Invitation:
@@ -369,6 +391,9 @@ def session_revoke(*, session: Session, user: User, session_id: int) -> LoginSes
 # API tokens ------------------------------------------------------------------------------
 
 
+TOKEN_MAX_DAYS = 3650  # as the API's schema says; far more overflows the date
+
+
 def token_create(
     *, session: Session, user: User, name: str, days: int | None
 ) -> tuple[ApiToken, str]:
@@ -376,6 +401,8 @@ def token_create(
     name = " ".join(name.split())
     if not name or len(name) > 100:
         raise Invalid("name the token (up to 100 characters)")
+    if days is not None and not 1 <= days <= TOKEN_MAX_DAYS:
+        raise Invalid(f"a token lasts 1 to {TOKEN_MAX_DAYS} days (or leave the days empty)")
     secret = token_new("atl")
     token = ApiToken(
         user_id=user.id,

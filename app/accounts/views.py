@@ -22,6 +22,7 @@ from app.accounts.service import (
     InvalidCredentials,
     Throttled,
     invitation_accept,
+    invitation_join,
     invitation_open,
     login_check,
     memberships_of,
@@ -312,42 +313,74 @@ def account_password(
     return _signed_in(request, session=session, settings=settings, user=user, target="/account")
 
 
-@pages.get("/invite/{token}", response_class=HTMLResponse, dependencies=PUBLIC)
-def invitation_page(request: Request, token: str, session: SessionDep) -> HTMLResponse:
-    invitation = invitation_open(session=session, token=token)
+# The link an admin hands over is /invite#<secret>: the fragment never reaches a server, so
+# no access log keeps it. static/invite.js puts it in the form below and posts it.
+
+
+@pages.get("/invite", response_class=HTMLResponse, dependencies=PUBLIC)
+def invitation_page(request: Request) -> HTMLResponse:
+    return page(request, "accounts/invite.html", invitation=None, error=None)
+
+
+@pages.post("/invite", response_class=HTMLResponse, dependencies=PUBLIC)
+def invitation_open_form(
+    request: Request, principal: PrincipalDep, session: SessionDep, token: Annotated[str, Form()]
+) -> HTMLResponse:
+    """What the invitation offers: to join with the signed-in account, or with a new one."""
+    return _invitation_page(request, session, token=token)
+
+
+def _invitation_page(
+    request: Request,
+    session: SessionDep,
+    *,
+    token: str,
+    error: str | None = None,
+    status: int = 200,
+) -> HTMLResponse:
+    try:
+        invitation = invitation_open(session=session, token=token)
+    except DomainError as exc:
+        return page(
+            request, "accounts/invite.html", exc.status_code, invitation=None, error=str(exc)
+        )
     brand = session.get_one(Brand, invitation.brand_id)
     return page(
-        request, "accounts/invite.html", invitation=invitation, invited_to=brand, error=None
+        request,
+        "accounts/invite.html",
+        status,
+        invitation=invitation,
+        invited_to=brand,
+        token=token,
+        error=error,
     )
 
 
-@pages.post(
-    "/invite/{token}", response_class=HTMLResponse, response_model=None, dependencies=PUBLIC
-)
-def invitation_form(
+@pages.post("/invite/accept", response_class=HTMLResponse, response_model=None, dependencies=PUBLIC)
+def invitation_accept_form(
     request: Request,
-    token: str,
+    principal: PrincipalDep,
     session: SessionDep,
     settings: SettingsDep,
-    name: Annotated[str, Form()],
-    password: Annotated[str, Form()],
+    token: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    password: Annotated[str, Form()] = "",
 ) -> HTMLResponse | RedirectResponse:
-    """Create the invited account, join the brand and sign in."""
+    """Join the brand: signed in, with that account; otherwise with a new one, then sign in."""
     invitation = invitation_open(session=session, token=token)
     brand = session.get_one(Brand, invitation.brand_id)
     try:
-        user = invitation_accept(
-            session=session, invitation=invitation, name=name, password=password
-        )
+        if principal is not None:
+            user = principal.user
+            invitation_join(session=session, invitation=invitation, user=user)
+        else:
+            user = invitation_accept(
+                session=session, invitation=invitation, name=name, password=password
+            )
     except DomainError as exc:
         session.rollback()
-        return page(
-            request,
-            "accounts/invite.html",
-            status_code=exc.status_code,
-            invitation=invitation,
-            invited_to=brand,
-            error=str(exc),
+        return _invitation_page(
+            request, session, token=token, error=str(exc), status=exc.status_code
         )
     audit_record(
         session=session,
@@ -358,10 +391,7 @@ def invitation_form(
         address=client_address(request),
         role=invitation.role.value,
     )
-    return _signed_in(
-        request,
-        session=session,
-        settings=settings,
-        user=user,
-        target=f"/brands/{quote(brand.slug)}",
-    )
+    target = f"/brands/{quote(brand.slug)}"
+    if principal is not None:
+        return RedirectResponse(target, status_code=303)
+    return _signed_in(request, session=session, settings=settings, user=user, target=target)

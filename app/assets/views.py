@@ -20,6 +20,7 @@ from app.assets.service import (
     tag_names,
 )
 from app.auth import BrandAccess, CreativeAsset, CreativeBrand, audit
+from app.autotag.service import autotag_new_uploads
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid
 from app.web import fragment, is_htmx, page
@@ -67,6 +68,13 @@ def _ingest_all(
         accepted=len(report.accepted),
         duplicates=len(report.duplicates),
         rejected=len(report.rejected),
+    )
+    autotag_new_uploads(
+        session=session,
+        jobs=request.app.state.celery,
+        brand=access.brand,
+        asset_ids=[asset.id for _, asset in report.accepted],
+        user=access.user,
     )
     return report
 
@@ -300,6 +308,6 @@ def asset_edit_form(
             saved=True,
         )
     return RedirectResponse(
-        request.url_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
+        request.app.url_path_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
         status_code=303,
     )

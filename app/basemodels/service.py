@@ -1,6 +1,7 @@
 """Registered base models: any VLM that AutoProcessor and AutoModelForImageTextToText load and
 whose processor has a chat template. A worker checks each one when it is registered."""
 
+import re
 from pathlib import Path
 
 from celery import Celery
@@ -9,11 +10,13 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import User
 from app.basemodels.models import DEMO_MODEL_SOURCE, BaseModelStatus, RegisteredModel
-from app.config import ROOT
+from app.config import ROOT, Settings
+from app.config import settings as installed_settings
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import job_send
 
 CHECK_TASK = "atelier.base_model_check"
+HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 def basemodels_list(*, session: Session) -> list[RegisteredModel]:
@@ -81,13 +84,40 @@ def basemodel_demo_ensure(*, session: Session) -> RegisteredModel:
     return found
 
 
+def _hub_match(hub_id: str, allowed: str) -> bool:
+    """`allowed` names one model (owner/name) or, ending in "/", all of an owner's."""
+    return hub_id == allowed or (allowed.endswith("/") and hub_id.startswith(allowed))
+
+
+def basemodel_source_check(*, source: str, settings: Settings) -> None:
+    """Refuse a local folder outside MODELS_ROOTS, or a hub id HUB_MODELS_ALLOWED leaves out."""
+    folder = ROOT / source  # an absolute source stays itself
+    # from_pretrained reads anything that is a folder as one, whatever it looks like.
+    if HUB_ID.fullmatch(source) and ".." not in source and not folder.is_dir():
+        allowed = settings.HUB_MODELS_ALLOWED
+        if allowed and not any(_hub_match(source, a) for a in allowed):
+            raise Invalid(f"{source} is not among the hub models this installation allows")
+        return
+    real = folder.resolve()  # symlinks and `..` followed: where the worker would really read
+    if not any(real.is_relative_to(root.resolve()) for root in settings.MODELS_ROOTS):
+        raise Invalid("that folder lies outside the models folders this installation allows")
+
+
 def basemodel_register(
-    *, session: Session, jobs: Celery, name: str, source: str, revision: str, user: User
+    *,
+    session: Session,
+    jobs: Celery,
+    settings: Settings,
+    name: str,
+    source: str,
+    revision: str,
+    user: User,
 ) -> RegisteredModel:
     """Register a hub id or local path; a worker then checks that it loads."""
     source, revision = source.strip(), revision.strip()
     if not source or len(source) > 500 or "\n" in source:
         raise Invalid("name a hub id (owner/name) or a local folder")
+    basemodel_source_check(source=source, settings=settings)
     exists = session.scalar(
         select(RegisteredModel.id).where(
             RegisteredModel.source == source, RegisteredModel.revision == revision
@@ -108,8 +138,11 @@ def basemodel_register(
     return model
 
 
-def basemodel_location(model: RegisteredModel) -> str:
-    """What `from_pretrained` gets: a local folder (relative ones are the project's) or a hub id."""
+def basemodel_location(model: RegisteredModel, settings: Settings = installed_settings) -> str:
+    """What `from_pretrained` gets: a local folder (relative ones are the project's) or a hub id.
+
+    The source is checked again here, where it is read: a link may have changed since."""
+    basemodel_source_check(source=model.source, settings=settings)
     path = Path(model.source)
     if not path.is_absolute() and (ROOT / path).is_dir():
         return str(ROOT / path)

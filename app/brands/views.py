@@ -46,7 +46,9 @@ def home_page(
 ) -> HTMLResponse | RedirectResponse:
     memberships = memberships_of(session=session, user=user)
     if len(memberships) == 1:
-        return RedirectResponse(request.url_for("brand_page", slug=memberships[0].brand.slug), 303)
+        return RedirectResponse(
+            request.app.url_path_for("brand_page", slug=memberships[0].brand.slug), 303
+        )
     return page(request, "brands/list.html", memberships=memberships)
 
 

@@ -246,7 +246,9 @@ def rate_form(
         choice=choice,
         secret=settings.SECRET_KEY,
     )
-    return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)
+    return RedirectResponse(
+        request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
+    )
 
 
 @pages.post("/runs/{run_id}/rate/undo", response_model=None)
@@ -255,4 +257,6 @@ def rate_undo_form(
 ) -> RedirectResponse:
     """Take back one's latest rating of the run; the rating page asks that image again."""
     rating_undo(session=session, evaluation=_evaluation(session, access), rater=access.user)
-    return RedirectResponse(request.url_for("rate_page", run_id=access.run.id), status_code=303)
+    return RedirectResponse(
+        request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
+    )

@@ -26,8 +26,9 @@ class MemberRole(BaseModel):
 
 
 class MemberAdded(BaseModel):
-    """Either the new member (the person had an account) or an invitation link to hand over."""
+    """An invitation link to hand over; the same whether the address has an account or not."""
 
-    member: MemberOut | None = None
-    invite_url: str | None = None
-    invite_expires_at: datetime | None = None
+    email: str
+    role: Role
+    invite_url: str
+    invite_expires_at: datetime

@@ -1,4 +1,4 @@
-"""A brand's members (admins only): add by e-mail or invitation link, change roles, remove."""
+"""A brand's members (admins only): invite by e-mail, change roles, remove."""
 
 from typing import Annotated
 
@@ -14,7 +14,6 @@ from app.accounts.service import (
     membership_in,
     membership_remove,
     membership_set,
-    user_by_email,
 )
 from app.auth import AdminBrand, BrandAccess, audit
 from app.deps import SessionDep, SettingsDep
@@ -35,20 +34,7 @@ def _add(
     email: str,
     role: Role,
 ) -> MemberAdded:
-    """Add a person who has an account; invite one who has not."""
-    user = user_by_email(session=session, email=email)
-    if user is not None:
-        membership = membership_set(session=session, brand=access.brand, user=user, role=role)
-        session.refresh(membership, ["user"])
-        audit(
-            request,
-            session,
-            action="member.add",
-            brand=access.brand,
-            target=user.email,
-            role=role.value,
-        )
-        return MemberAdded(member=MemberOut.model_validate(membership))
+    """Invite by e-mail: the person joins when they accept, whether they have an account or not."""
     invitation, token = invitation_create(
         session=session,
         brand=access.brand,
@@ -65,8 +51,11 @@ def _add(
         target=invitation.email,
         role=role.value,
     )
+    # The secret rides in the fragment: browsers never send it, so no log records it.
     return MemberAdded(
-        invite_url=str(request.url_for("invitation_page", token=token)),
+        email=invitation.email,
+        role=invitation.role,
+        invite_url=f"{request.url_for('invitation_page')}#{token}",
         invite_expires_at=invitation.expires_at,
     )
 
@@ -84,7 +73,7 @@ def api_member_add(
     session: SessionDep,
     settings: SettingsDep,
 ) -> MemberAdded:
-    """Add a member by e-mail; without an account, answers an invitation link to hand over."""
+    """Invite a member by e-mail; answers the invitation link to hand over."""
     return _add(
         request, access=access, session=session, settings=settings, email=body.email, role=body.role
     )
@@ -192,7 +181,7 @@ def member_role_form(
     except DomainError as exc:
         session.rollback()
         return _members_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)
 
 
 @pages.post(
@@ -206,7 +195,7 @@ def member_remove_form(
     except DomainError as exc:
         session.rollback()
         return _members_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)
 
 
 @pages.post("/brands/{slug}/invitations/{invitation_id}/revoke", response_model=None)
@@ -217,4 +206,4 @@ def invitation_revoke_form(
     audit(
         request, session, action="member.invite_revoke", brand=access.brand, target=invitation.email
     )
-    return RedirectResponse(request.url_for("members_page", slug=access.brand.slug), 303)
+    return RedirectResponse(request.app.url_path_for("members_page", slug=access.brand.slug), 303)

@@ -1,11 +1,10 @@
-import enum
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from app.db import Base, Timestamped, UTCDateTime
+from app.db import Base, Timestamped
+from app.leases import JobStatus, Leased
 
 if TYPE_CHECKING:
     from app.basemodels.models import RegisteredModel
@@ -13,19 +12,10 @@ if TYPE_CHECKING:
     from app.datasets.models import DatasetVersion
 
 
-class RunStatus(enum.StrEnum):
-    queued = "queued"
-    running = "running"
-    succeeded = "succeeded"
-    failed = "failed"
-    cancelled = "cancelled"
-
-    @property
-    def finished(self) -> bool:
-        return self in (RunStatus.succeeded, RunStatus.failed, RunStatus.cancelled)
+RunStatus = JobStatus  # a run goes through the states of every leased job
 
 
-class Run(Timestamped, Base):
+class Run(Leased, Timestamped, Base):
     """A QLoRA fine-tuning run. Its progress lives here, written by the worker as it trains."""
 
     __tablename__ = "runs"
@@ -39,10 +29,8 @@ class Run(Timestamped, Base):
     base_model_id: Mapped[int] = mapped_column(ForeignKey("base_models.id"))
     dataset_id: Mapped[int] = mapped_column(ForeignKey("dataset_versions.id"))
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    status: Mapped[RunStatus] = mapped_column(
-        Enum(RunStatus, native_enum=False, length=16, validate_strings=True),
-        default=RunStatus.queued,
-    )
+    # What the brand calls the adapter this run makes ("catalogue captions"); may be empty.
+    name: Mapped[str] = mapped_column(String(100), default="")
     preset: Mapped[str] = mapped_column(String(50), default="")
     settings: Mapped[dict[str, Any]] = mapped_column(JSON)
     settings_hash: Mapped[str] = mapped_column(String(64))
@@ -50,13 +38,6 @@ class Run(Timestamped, Base):
     # the style guide's preferred terms of that moment when the settings ask for them.
     # Training and the evaluation of the adapted model both use exactly this text.
     instruction: Mapped[str] = mapped_column(Text)
-    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-
-    # Who is running it: a worker holds the lease while its heartbeat renews it; a run whose
-    # lease ran out is another worker's to resume. `attempt` counts the claims.
-    attempt: Mapped[int] = mapped_column(Integer, default=0)
-    lease_owner: Mapped[str] = mapped_column(String(200), default="")
-    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
 
     step: Mapped[int] = mapped_column(Integer, default=0)
     total_steps: Mapped[int] = mapped_column(Integer, default=0)
@@ -70,14 +51,12 @@ class Run(Timestamped, Base):
     checkpoint_key: Mapped[str] = mapped_column(String(300), default="")
     checkpoint_step: Mapped[int] = mapped_column(Integer, default=0)
     adapter_key: Mapped[str] = mapped_column(String(300), default="")
+    adapter_sha256: Mapped[str] = mapped_column(String(64), default="")  # of its weights file
     card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error_summary: Mapped[str] = mapped_column(String(500), default="")
     error_trace: Mapped[str] = mapped_column(Text, default="")
 
-    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), default=None)
-
     # What a run is of, loaded with it (one join each): every view of a run names them.
-    brand: Mapped["Brand"] = relationship(lazy="joined", viewonly=True)
+    brand: Mapped["Brand"] = relationship(lazy="joined", viewonly=True, foreign_keys=[brand_id])
     base_model: Mapped["RegisteredModel"] = relationship(lazy="joined", viewonly=True)
     dataset: Mapped["DatasetVersion"] = relationship(lazy="joined", viewonly=True)

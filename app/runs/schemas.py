@@ -12,6 +12,7 @@ class RunCreate(BaseModel):
         default=None, description="a base model's id or source; the default one when absent"
     )
     dataset_id: int
+    name: str = Field(default="", max_length=100, description="what the brand calls the adapter")
     preset: str | None = Field(default=None, description="quick-demo, standard or high-quality")
     settings: dict[str, Any] = Field(
         default_factory=dict, description="explicit QLoRA settings, over the preset"
@@ -33,6 +34,7 @@ class DatasetRef(Out):
 
 class RunOut(Out):
     id: int
+    name: str
     brand: str = Field(validation_alias=AliasPath("brand", "slug"))
     status: RunStatus
     base_model: BaseModelRef

@@ -31,6 +31,7 @@ def run_create(
     dataset_id: int,
     preset: str | None,
     overrides: Mapping[str, object],
+    name: str = "",
 ) -> Run:
     """Queue a QLoRA run of `base_model` on `dataset` with a preset and/or explicit settings."""
     if base_model.status != BaseModelStatus.ready:
@@ -48,6 +49,7 @@ def run_create(
         dataset_id=dataset.id,
         created_by_id=user.id,
         status=RunStatus.queued,
+        name=name.strip(),
         preset=preset or "",
         settings=asdict(train_settings),
         settings_hash=settings_hash(train_settings),

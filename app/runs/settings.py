@@ -7,10 +7,12 @@ import json
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
+from app.runs.answers import TAGS_INSTRUCTION, TASKS
 from app.runs.models import Run
 
 # The instruction every caption is asked with, in training and in evaluation alike.
 DEFAULT_INSTRUCTION = "Describe this product."
+TASK_INSTRUCTIONS = {"caption": DEFAULT_INSTRUCTION, "caption+tags": TAGS_INSTRUCTION}
 
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 QUANT_TYPES = ("nf4", "fp4")
@@ -76,6 +78,10 @@ class TrainSettings:
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the adapters' init and data order."})
+    task: str = field(
+        default="caption",
+        metadata={"help": f"What the adapter answers: one of {TASKS} (see app/runs/answers.py)."},
+    )
     instruction: str = field(
         default=DEFAULT_INSTRUCTION, metadata={"help": "The question each image is asked with."}
     )
@@ -119,6 +125,7 @@ class TrainSettings:
             ),
             (self.checkpoint_steps > 0, "checkpoint_steps must be a positive integer"),
             (self.seed >= 0, "seed must not be negative"),
+            (self.task in TASKS, f"task must be one of {TASKS}"),
             (self.instruction.strip() != "", "instruction must not be empty"),
             (self.logging_steps > 0, "logging_steps must be a positive integer"),
         ]
@@ -175,8 +182,12 @@ def settings_resolve(preset: str | None, overrides: Mapping[str, object]) -> Tra
     unknown = sorted(set(overrides) - known)
     if unknown:
         raise ValueError(f"unknown setting(s): {', '.join(unknown)}")
+    base = PRESETS[preset or "standard"]
+    if "task" in overrides and "instruction" not in overrides:  # the task's own question
+        task_instruction = TASK_INSTRUCTIONS.get(str(overrides["task"]), base.instruction)
+        overrides = {**overrides, "instruction": task_instruction}
     # The values are of unknown type here; __post_init__ checks each against its field.
-    return replace(PRESETS[preset or "standard"], **overrides)  # type: ignore[arg-type]
+    return replace(base, **overrides)  # type: ignore[arg-type]
 
 
 def settings_hash(s: TrainSettings) -> str:

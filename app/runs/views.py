@@ -21,6 +21,7 @@ from app.datasets.service import dataset_freeze, datasets_list
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import DomainError, NotFound
 from app.evaluations.service import RatingProgress, ratings_open
+from app.runs.answers import TASKS
 from app.runs.card import RunCard
 from app.runs.chart import loss_chart
 from app.runs.models import Run
@@ -47,6 +48,7 @@ def _queue(request: Request, session: SessionDep, access: BrandAccess, body: Run
         dataset_id=body.dataset_id,
         preset=body.preset,
         overrides=body.settings,
+        name=body.name,
     )
     audit(
         request,
@@ -126,6 +128,7 @@ def _runs_page(
         models=basemodels_list(session=session),
         presets=list(PRESETS),
         rating=_rating(session, access),
+        tasks=TASKS,
         error=error,
     )
 
@@ -152,6 +155,8 @@ def _queue_form(
     base_model: str,
     preset: str,
     dataset: str,
+    task: str,
+    name: str,
 ) -> HTMLResponse | RedirectResponse:
     """Queue a run from a form; dataset "new" freezes the approved assets first."""
     try:
@@ -169,12 +174,18 @@ def _queue_form(
             request,
             session,
             access,
-            RunCreate(base_model=base_model, dataset_id=dataset_id, preset=preset),
+            RunCreate(
+                base_model=base_model,
+                dataset_id=dataset_id,
+                preset=preset,
+                name=name,
+                settings={"task": task},
+            ),
         )
     except (DomainError, ValueError) as exc:
         session.rollback()
         return _runs_page(request, access, session, error=str(exc), status_code=422)
-    return RedirectResponse(request.url_for("run_page", run_id=run.id), status_code=303)
+    return RedirectResponse(request.app.url_path_for("run_page", run_id=run.id), status_code=303)
 
 
 @pages.post("/brands/{slug}/runs", response_class=HTMLResponse, response_model=None)
@@ -186,10 +197,20 @@ def run_form(
     base_model: Annotated[str, Form()],
     preset: Annotated[str, Form()],
     dataset: Annotated[str, Form()] = "new",
+    task: Annotated[str, Form()] = "caption",
+    name: Annotated[str, Form(max_length=100)] = "",
 ) -> HTMLResponse | RedirectResponse:
     """Queue a run from the runs page's form."""
     return _queue_form(
-        request, access, session, settings, base_model=base_model, preset=preset, dataset=dataset
+        request,
+        access,
+        session,
+        settings,
+        base_model=base_model,
+        preset=preset,
+        dataset=dataset,
+        task=task,
+        name=name,
     )
 
 
@@ -197,9 +218,18 @@ def run_form(
 def demo_run_form(
     request: Request, access: AdminBrand, session: SessionDep, settings: SettingsDep
 ) -> HTMLResponse | RedirectResponse:
-    """One click: freeze the approved assets, fine-tune the default model with quick-demo."""
+    """One click: freeze the approved assets, fine-tune the default model with quick-demo to
+    answer captions and tags."""
     return _queue_form(
-        request, access, session, settings, base_model="", preset="quick-demo", dataset="new"
+        request,
+        access,
+        session,
+        settings,
+        base_model="",
+        preset="quick-demo",
+        dataset="new",
+        task="caption+tags",
+        name="catalogue captions and tags",
     )
 
 
@@ -223,4 +253,4 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
 @pages.post("/runs/{run_id}/cancel", response_model=None)
 def run_cancel_form(request: Request, access: AdminRun, session: SessionDep) -> RedirectResponse:
     run = _cancel(request, session, access)
-    return RedirectResponse(request.url_for("run_page", run_id=run.id), status_code=303)
+    return RedirectResponse(request.app.url_path_for("run_page", run_id=run.id), status_code=303)

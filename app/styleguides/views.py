@@ -138,7 +138,9 @@ def styleguide_upload_form(
             error=f"{file.filename}: {exc}",
             status_code=422,
         )
-    return RedirectResponse(request.url_for("styleguide_page", slug=access.brand.slug), 303)
+    return RedirectResponse(
+        request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
+    )
 
 
 @pages.post("/brands/{slug}/styleguide/terms", response_class=HTMLResponse, response_model=None)
@@ -168,7 +170,9 @@ def styleguide_terms_form(
         target=f"version {guide.version}",
         terms=len(terms),
     )
-    return RedirectResponse(request.url_for("styleguide_page", slug=access.brand.slug), 303)
+    return RedirectResponse(
+        request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
+    )
 
 
 def _terms_from_form(

@@ -22,7 +22,7 @@ def test_invite_join_approve_and_be_refused(
     admin.click("nav >> text=Members")
     admin.fill("#add-member input[name=email]", "margaux@maison.test")
     admin.select_option("#add-member select[name=role]", "merchandiser")
-    admin.click("text=Add or invite")
+    admin.click("#add-member button[type=submit]")
     invite_url = admin.locator("#invite-url").inner_text()
     expect(admin.locator("text=Open invitations")).to_be_visible()
 

@@ -239,3 +239,13 @@ def test_next_never_leaves_the_site(app: FastAPI, person: str) -> None:
             )
             assert response.headers["location"] == "/"
             token = csrf_of(client.get("/account").text)
+
+
+@pytest.mark.parametrize("days", ["99999999", "0", "3651"])
+def test_a_token_lifetime_out_of_bounds_is_a_sentence(app: FastAPI, person: str, days: str) -> None:
+    with browser(app) as client:
+        _, token = sign_in(client, person, PASSWORD)
+        answer = client.post(
+            "/account/tokens", data={"name": "script", "days": days, "csrf_token": token}
+        )
+    assert answer.status_code == 422 and "1 to 3650 days" in answer.text

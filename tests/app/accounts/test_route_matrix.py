@@ -28,7 +28,9 @@ from app.accounts.service import (
 from app.assets.models import AssetStatus
 from app.assets.service import IngestReport, asset_ingest_image
 from app.auth import AccessRule
+from app.autotag.models import AutotagJob, Suggestion, Try
 from app.basemodels.service import basemodel_default
+from app.brands.models import Brand
 from app.brands.service import brand_create
 from app.config import Settings
 from app.datasets.service import dataset_freeze
@@ -83,7 +85,7 @@ POLICY = {
     ("POST", "/api/v1/auth/tokens"): "user",
     ("DELETE", "/api/v1/auth/tokens/{token_id}"): "user",
     ("GET", "/api/v1/base-models"): "user",
-    ("POST", "/api/v1/base-models"): "any-admin",
+    ("POST", "/api/v1/base-models"): "superuser",
     ("GET", "/api/v1/brands"): "user",
     ("POST", "/api/v1/brands"): "superuser",
     ("POST", "/api/v1/brands/{slug}/assets"): "brand:creative",
@@ -109,7 +111,7 @@ POLICY = {
     ("GET", "/api/v1/runs/{run_id}/comparison.csv"): "run:creative",
     ("POST", "/api/v1/runs/{run_id}/evaluate"): "run:admin",
     ("GET", "/base-models"): "user",
-    ("POST", "/base-models"): "any-admin",
+    ("POST", "/base-models"): "superuser",
     ("GET", "/brands/{slug}"): "brand:creative",
     ("GET", "/brands/{slug}/assets"): "brand:creative",
     ("GET", "/brands/{slug}/assets/{asset_id}"): "brand:creative",
@@ -128,8 +130,9 @@ POLICY = {
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
     ("POST", "/brands/{slug}/upload"): "brand:creative",
     ("GET", "/healthz"): "public",
-    ("GET", "/invite/{token}"): "public",
-    ("POST", "/invite/{token}"): "public",
+    ("GET", "/invite"): "public",
+    ("POST", "/invite"): "public",
+    ("POST", "/invite/accept"): "public",
     ("GET", "/login"): "public",
     ("POST", "/login"): "public",
     ("POST", "/logout"): "user",
@@ -139,6 +142,28 @@ POLICY = {
     ("POST", "/runs/{run_id}/rate"): "run:merchandiser",
     ("POST", "/runs/{run_id}/rate/undo"): "run:merchandiser",
     ("GET", "/runs/{run_id}/results"): "run:creative",
+    ("GET", "/api/v1/brands/{slug}/adapters"): "brand:creative",
+    ("PUT", "/api/v1/brands/{slug}/adapters/active"): "brand:admin",
+    ("POST", "/api/v1/brands/{slug}/autotag"): "brand:merchandiser",
+    ("GET", "/api/v1/autotag/{job_id}"): "auto-tag job:merchandiser",
+    ("POST", "/api/v1/autotag/{job_id}/cancel"): "auto-tag job:merchandiser",
+    ("GET", "/api/v1/brands/{slug}/suggestions"): "brand:merchandiser",
+    ("POST", "/api/v1/brands/{slug}/suggestions/accept"): "brand:merchandiser",
+    ("POST", "/api/v1/suggestions/{suggestion_id}/accept"): "suggestion:merchandiser",
+    ("POST", "/api/v1/suggestions/{suggestion_id}/reject"): "suggestion:merchandiser",
+    ("POST", "/api/v1/runs/{run_id}/try"): "run:creative",
+    ("GET", "/api/v1/tries/{try_id}"): "try:creative",
+    ("GET", "/brands/{slug}/adapters"): "brand:creative",
+    ("POST", "/brands/{slug}/adapters/active"): "brand:admin",
+    ("POST", "/brands/{slug}/autotag"): "brand:merchandiser",
+    ("GET", "/autotag/{job_id}"): "auto-tag job:merchandiser",
+    ("POST", "/autotag/{job_id}/cancel"): "auto-tag job:merchandiser",
+    ("GET", "/brands/{slug}/review"): "brand:merchandiser",
+    ("POST", "/brands/{slug}/review/accept-all"): "brand:merchandiser",
+    ("POST", "/suggestions/{suggestion_id}/review"): "suggestion:merchandiser",
+    ("POST", "/runs/{run_id}/try"): "run:creative",
+    ("GET", "/tries/{try_id}"): "try:creative",
+    ("GET", "/tries/{try_id}/image"): "try:creative",
 }
 
 
@@ -242,6 +267,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     session.flush()
     store.put(run.adapter_key, b"PK\x05\x06" + b"\0" * 18)
     _evaluated(session, run.id, asset.id)
+    job, suggestion, attempt = _put_to_work(session, store, brand, run, asset.id)
     shared = {
         "slug": "maison",
         "asset_id": str(asset.id),
@@ -251,6 +277,9 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
         "invitation_id": str(invitation.id),
         "token": secret,
         "run_id": str(run.id),
+        "job_id": str(job.id),
+        "suggestion_id": str(suggestion.id),
+        "try_id": str(attempt.id),
     }
     params: dict[str, dict[str, str]] = {}
     tokens: dict[str, str] = {}
@@ -266,9 +295,33 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     return World(params=params, tokens=tokens)
 
 
+def _put_to_work(
+    session: Session, store: LocalBlobStore, brand: Brand, run: Run, asset_id: int
+) -> tuple[AutotagJob, Suggestion, Try]:
+    """An auto-tag job that left a suggestion, and a try, so that their pages have content."""
+    job = AutotagJob(brand_id=brand.id, run_id=run.id, asset_ids=[asset_id], total=1, done=1)
+    session.add(job)
+    session.flush()
+    suggestion = Suggestion(
+        brand_id=brand.id,
+        asset_id=asset_id,
+        job_id=job.id,
+        run_id=run.id,
+        adapter_sha256="0" * 64,
+        answer="Camille tote\nTags: tote",
+        caption="Camille tote",
+        tags=["tote"],
+    )
+    attempt = Try(brand_id=brand.id, run_id=run.id, image_key="brands/x/tries/t.png")
+    session.add_all([suggestion, attempt])
+    session.flush()
+    store.put(attempt.image_key, corpus.png())
+    return job, suggestion, attempt
+
+
 def _evaluated(session: Session, run_id: int, asset_id: int) -> None:
     """A finished evaluation of one image, so that results and rating pages have content."""
-    summary, _ = summarise(["a red bag"], ["Camille tote"], [set()], [], GuideTerms())
+    summary, items = summarise(["a red bag"], ["Camille tote"], [set()], [], GuideTerms())
     evaluation = Evaluation(
         run_id=run_id,
         status=EvaluationStatus.succeeded,
@@ -288,7 +341,7 @@ def _evaluated(session: Session, run_id: int, asset_id: int) -> None:
             base="a red bag",
             prompted="a red bag",
             adapted="Camille tote",
-            scores={},
+            scores={s: asdict(items[0]) for s in SYSTEMS},
         )
     )
 
@@ -309,8 +362,6 @@ def expected(rule: AccessRule, caller: str) -> str:
         return "allowed"
     if rule.scope == "superuser":
         return "allowed" if caller == "operator" else "forbidden"
-    if rule.scope == "any-admin":  # an operator, or an admin of some brand
-        return "allowed" if caller in ("operator", "outsider", "admin") else "forbidden"
     if caller in ("operator", "outsider"):
         return "hidden"
     assert rule.minimum is not None

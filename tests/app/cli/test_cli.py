@@ -125,3 +125,11 @@ def test_demo_photos_are_new_untagged_and_their_truth_kept_apart(
         select(Asset).where(Asset.filename.in_(photos)).options(selectinload(Asset.tags))
     ).all()
     assert len(uploaded) == 5 and all(a.caption == "" and a.tags == [] for a in uploaded)
+
+
+def test_demo_refuses_the_default_password_outside_development(env: dict[str, str]) -> None:
+    production = {**env, "ENVIRONMENT": "production", "SECRET_KEY": "a real secret for the test"}
+    refused = atelier(production, "demo")
+    assert refused.returncode != 0 and "DEMO_ADMIN_PASSWORD" in refused.stderr
+    own = atelier({**production, "DEMO_ADMIN_PASSWORD": "a password of its own"}, "demo")
+    assert own.returncode == 0, own.stderr

@@ -9,7 +9,7 @@ from app.accounts.models import Role
 from app.accounts.service import membership_set, token_create, user_create
 from app.brands.models import Brand
 from tests import corpus
-from tests.app.accounts.helpers import browser, csrf_of
+from tests.app.accounts.helpers import browser, csrf_of, sign_in
 from tests.conftest import PASSWORD
 
 MEMBERS = "/api/v1/brands/maison/members"
@@ -23,19 +23,58 @@ def bearer_for(session: Session, brand: Brand, email: str, role: Role) -> dict[s
     return {"Authorization": f"Bearer {secret}"}
 
 
-def test_admin_adds_an_existing_person_directly(
-    client: TestClient, brand: Brand, session: Session
-) -> None:
-    user_create(session=session, email="odette@maison.test", password=PASSWORD)
-    session.commit()
-    added = client.post(MEMBERS, json={"email": "Odette@Maison.test", "role": "merchandiser"})
-    assert added.status_code == 201
-    assert added.json()["member"]["role"] == "merchandiser"
-    assert added.json()["invite_url"] is None
-    assert {m["email"] for m in client.get(MEMBERS).json()} == {
-        "operator@atelier.test",
-        "odette@maison.test",
+def _shape(answer: dict[str, object]) -> dict[str, object]:
+    """An answer with its one-off parts (the secret, the expiry) blanked."""
+    return {
+        **answer,
+        "invite_url": str(answer["invite_url"]).split("#")[0],
+        "invite_expires_at": "",
     }
+
+
+def test_adding_an_existing_account_invites_it_and_reveals_nothing(
+    app: FastAPI, client: TestClient, brand: Brand, session: Session
+) -> None:
+    user_create(session=session, email="odette@maison.test", password=PASSWORD, name="Odette")
+    session.commit()
+    known = client.post(MEMBERS, json={"email": "Odette@Maison.test", "role": "merchandiser"})
+    unknown = client.post(MEMBERS, json={"email": "nobody@maison.test", "role": "merchandiser"})
+    assert known.status_code == unknown.status_code == 201
+    assert "Odette" not in known.text, "the answer names nobody"
+    assert _shape(known.json()) == {**_shape(unknown.json()), "email": "odette@maison.test"}
+    assert "odette@maison.test" not in {m["email"] for m in client.get(MEMBERS).json()}
+    with browser(app) as odette:
+        page = odette.get("/members-of-nothing")  # any page: for the CSRF cookie
+        status, csrf = sign_in(odette, "odette@maison.test", PASSWORD)
+        assert status == 303 and page.status_code == 404
+        assert odette.get("/brands/maison").status_code == 404, "not a member before accepting"
+        secret = known.json()["invite_url"].split("#", 1)[1]
+        opened = odette.post("/invite", data={"token": secret, "csrf_token": csrf})
+        assert opened.status_code == 200 and "signed in as" in opened.text
+        joined = odette.post("/invite/accept", data={"token": secret, "csrf_token": csrf})
+        assert joined.status_code == 303 and joined.headers["location"] == "/brands/maison"
+        assert odette.get("/brands/maison").status_code == 200
+    roles = {m["email"]: m["role"] for m in client.get(MEMBERS).json()}
+    assert roles["odette@maison.test"] == "merchandiser"
+
+
+def test_only_the_addressee_accepts_with_an_account(
+    app: FastAPI, client: TestClient, brand: Brand, session: Session
+) -> None:
+    user_create(session=session, email="spy@rival.test", password=PASSWORD)
+    session.commit()
+    invited = client.post(MEMBERS, json={"email": "margaux@maison.test", "role": "admin"})
+    secret = invited.json()["invite_url"].split("#", 1)[1]
+    with browser(app) as spy:
+        _, csrf = sign_in(spy, "spy@rival.test", PASSWORD)
+        refused = spy.post("/invite/accept", data={"token": secret, "csrf_token": csrf})
+        assert refused.status_code == 409 and "another address" in refused.text
+        assert spy.get("/brands/maison").status_code == 404
+
+
+def test_inviting_a_member_again_is_a_conflict(client: TestClient, brand: Brand) -> None:
+    again = client.post(MEMBERS, json={"email": "operator@atelier.test", "role": "creative"})
+    assert again.status_code == 409 and "member of" in again.text
 
 
 def test_invitation_creates_an_account_that_sees_only_its_brand(
@@ -44,22 +83,24 @@ def test_invitation_creates_an_account_that_sees_only_its_brand(
     client.post("/api/v1/brands", json={"slug": "rival", "name": "Rival"})
     invited = client.post(MEMBERS, json={"email": "margaux@maison.test", "role": "merchandiser"})
     url = invited.json()["invite_url"]
-    assert url and invited.json()["member"] is None
-    path = url.split("testserver", 1)[1]
+    assert url.startswith("http://testserver/invite#")
+    secret = url.split("#", 1)[1]
     with browser(app) as newcomer:
-        form = newcomer.get(path)
+        landing = newcomer.get("/invite")
+        assert landing.status_code == 200 and secret not in landing.text
+        csrf = csrf_of(landing.text)
+        form = newcomer.post("/invite", data={"token": secret, "csrf_token": csrf})
         assert form.status_code == 200 and "Join Maison Test" in form.text
-        short = newcomer.post(
-            path, data={"name": "Margaux", "password": "short", "csrf_token": csrf_of(form.text)}
-        )
+        new = {"name": "Margaux", "token": secret, "csrf_token": csrf}
+        short = newcomer.post("/invite/accept", data={**new, "password": "short"})
         assert short.status_code == 422
-        joined = newcomer.post(
-            path, data={"name": "Margaux", "password": PASSWORD, "csrf_token": csrf_of(form.text)}
-        )
+        joined = newcomer.post("/invite/accept", data={**new, "password": PASSWORD})
         assert joined.status_code == 303 and joined.headers["location"] == "/brands/maison"
-        assert newcomer.get("/brands/maison").status_code == 200
+        home = newcomer.get("/brands/maison")
+        assert home.status_code == 200
         assert newcomer.get("/brands/rival").status_code == 404
-        assert newcomer.get(path).status_code == 404, "an invitation is used once"
+        used = newcomer.post("/invite", data={"token": secret, "csrf_token": csrf_of(home.text)})
+        assert used.status_code == 404, "an invitation is used once"
     roles = {m["email"]: m["role"] for m in client.get(MEMBERS).json()}
     assert roles["margaux@maison.test"] == "merchandiser"
 
