@@ -60,9 +60,18 @@ def _limits() -> Limits:
     return get_limits(settings)
 
 
-@main.command()
-def demo() -> None:
-    """Seed the demo brand (slug `demo`), its catalogue and style guide. Idempotent."""
+@main.group(invoke_without_command=True)
+@click.pass_context
+def demo(context: click.Context) -> None:
+    """Seed the demo brand (slug `demo`), its catalogue and style guide. Idempotent.
+
+    `atelier demo photos` renders new demo photos instead.
+    """
+    if context.invoked_subcommand is None:
+        _demo_seed()
+
+
+def _demo_seed() -> None:
     from app.demo.seed import demo_admin, demo_seed
     from app.storage import open_store
 
@@ -93,6 +102,25 @@ def demo() -> None:
             f"sign in as {settings.DEMO_ADMIN_EMAIL} with the password "
             f"{settings.DEMO_ADMIN_PASSWORD} (DEMO_ADMIN_PASSWORD sets another)"
         )
+
+
+@demo.command("photos")
+@click.option("--count", type=click.IntRange(min=1), required=True, help="How many photos.")
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="A folder."
+)
+def demo_photos_command(count: int, out: Path) -> None:
+    """Render COUNT new catalogue photos into OUT, untagged, and their truth in truth.csv."""
+    from app.demo.photos import photo_name, photos_new, truth_write
+    from app.demo.render import product_render
+
+    out.mkdir(parents=True, exist_ok=True)
+    products = photos_new(count)
+    with click.progressbar(products, label="rendering demo photos", show_pos=True) as bar:
+        for i, product in enumerate(bar):
+            product_render(product).save(out / photo_name(i), format="PNG")
+    truth_write(out / "truth.csv", products)
+    click.echo(f"{count} photos in {out}; their house captions and tags in truth.csv")
 
 
 @main.group()

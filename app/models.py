@@ -16,7 +16,7 @@ from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.db import Base
-from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus, Rating
+from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus, Rating, ResultsView
 from app.runs.models import Run, RunStatus
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
 
@@ -40,6 +40,7 @@ __all__ = [
     "Membership",
     "Rating",
     "RegisteredModel",
+    "ResultsView",
     "Role",
     "Run",
     "RunStatus",

@@ -12,7 +12,6 @@ to `--out`.
 """
 
 import argparse
-import random
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -33,6 +32,7 @@ from app.demo.catalogue import (
     Product,
     catalogue,
     combinations,
+    renders,
 )
 from app.demo.render import product_render
 from app.demo.seed import DEMO_PRODUCTS  # the demo brand's catalogue: kept out of training
@@ -73,20 +73,6 @@ class Batch:
         if self.pixel_values is not None:
             taken["pixel_values"] = self.pixel_values[index]
         return taken
-
-
-def products(seed: int, tag: str, per_combination: int, exclude: set[int]) -> list[Product]:
-    """`per_combination` photos of every attribute combination, with seeds not in `exclude`."""
-    rng = random.Random(f"demo-captioner/{seed}/{tag}")
-    chosen = []
-    for kind, colour, material, pattern in combinations():
-        for _ in range(per_combination):
-            photo = rng.randrange(2**31)
-            while photo in exclude:
-                photo = rng.randrange(2**31)
-            exclude.add(photo)
-            chosen.append(Product(kind, colour, material, pattern, KINDS[kind].line, photo))
-    return chosen
 
 
 def photo(product: Product) -> Image.Image:
@@ -451,8 +437,8 @@ def main() -> None:
     started = time.time()
     demo = catalogue(DEMO_PRODUCTS)
     exclude = {p.seed for p in demo}
-    train_items = products(args.seed, "train", args.renders, exclude)
-    held_items = products(args.seed, "held-out", 1, exclude)
+    train_items = renders(args.seed, "train", args.renders, exclude)
+    held_items = renders(args.seed, "held-out", 1, exclude)
     images = photos(train_items + held_items + demo, args.threads)
     train_images, held_images = images[: len(train_items)], images[len(train_items) : -len(demo)]
     print(f"rendered {len(images)} photos in {time.time() - started:.0f}s", flush=True)

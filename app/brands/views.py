@@ -12,6 +12,7 @@ from app.auth import CreativeBrand, CurrentUser, Superuser, audit
 from app.brands.schemas import BrandCreate, BrandOut
 from app.brands.service import brand_create
 from app.deps import SessionDep
+from app.evaluations.service import ratings_open
 from app.styleguides.service import styleguide_current
 from app.web import page
 
@@ -66,4 +67,7 @@ def brand_page(request: Request, access: CreativeBrand, session: SessionDep) -> 
         counts=asset_counts(session=session, brand=brand),
         tags=tag_names(session=session, brand=brand),
         guide=styleguide_current(session=session, brand=brand),
+        rating=ratings_open(session=session, brand=brand, rater=access.user, limit=5)
+        if access.can("merchandiser")
+        else [],
     )

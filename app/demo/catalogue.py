@@ -203,6 +203,21 @@ def catalogue(n: int, *, seed: int = 0) -> list[Product]:
     return products
 
 
+def renders(seed: int, tag: str, per_combination: int, exclude: set[int]) -> list[Product]:
+    """`per_combination` photos of every attribute combination, with seeds not in `exclude`
+    (which grows by those chosen): the demo model's training and held-out photos."""
+    rng = random.Random(f"demo-captioner/{seed}/{tag}")
+    chosen = []
+    for kind, colour, material, pattern in combinations():
+        for _ in range(per_combination):
+            photo = rng.randrange(2**31)
+            while photo in exclude:
+                photo = rng.randrange(2**31)
+            exclude.add(photo)
+            chosen.append(Product(kind, colour, material, pattern, KINDS[kind].line, photo))
+    return chosen
+
+
 def _spread(items: list[_T], *, key: Callable[[_T], object]) -> list[_T]:
     """Reorder so that the k-th item of every key comes before any key's (k+1)-th."""
     seen: Counter[object] = Counter()

@@ -5,7 +5,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, Enum, Float, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, Timestamped, UTCDateTime
+from app.db import Base, Timestamped, UTCDateTime, utcnow
 
 SYSTEMS = ("base", "prompted", "adapted")  # zero-shot, with the style guide's terms, tuned
 
@@ -88,3 +88,18 @@ class Rating(Timestamped, Base):
     # Which system was shown on the left: kept to check the order was unbiased.
     left: Mapped[str] = mapped_column(String(16))
     winner: Mapped[str] = mapped_column(String(16))  # base | adapted | tie
+    # Given after the rater had seen the run's results, which tell which caption is which:
+    # kept, but left out of the win rate.
+    unblinded: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ResultsView(Base):
+    """When a person first saw a run's captions by system (results page, JSON or CSV)."""
+
+    __tablename__ = "results_views"
+    __table_args__ = (UniqueConstraint("run_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -12,8 +12,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
+from app.brands.models import Brand
 from app.errors import Conflict, Invalid, NotFound
-from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus, Rating
+from app.evaluations.models import (
+    Evaluation,
+    EvaluationItem,
+    EvaluationStatus,
+    Rating,
+    ResultsView,
+)
 from app.jobs import job_send
 from app.runs.models import Run, RunStatus
 
@@ -61,6 +68,27 @@ def evaluation_items(
 
 
 # Blind ratings ---------------------------------------------------------------------------
+# The results (page, JSON, CSV) tell which caption came from which system: a rater who has
+# seen them rates unblinded from then on, and those ratings are kept but not counted.
+
+
+def results_seen(*, session: Session, run: Run, user: User) -> None:
+    """Record that the user has seen the run's captions by system (the first time only)."""
+    if results_seen_by(session=session, run=run, user=user):
+        return
+    try:
+        with session.begin_nested():
+            session.add(ResultsView(run_id=run.id, user_id=user.id))
+    except IntegrityError:
+        pass  # a concurrent request of the same person recorded it first
+
+
+def results_seen_by(*, session: Session, run: Run, user: User) -> bool:
+    """Whether the user has seen the run's results."""
+    seen = select(ResultsView.id).where(
+        ResultsView.run_id == run.id, ResultsView.user_id == user.id
+    )
+    return session.scalar(seen) is not None
 
 
 def left_side(*, secret: str, item_id: int, rater_id: int) -> str:
@@ -85,16 +113,79 @@ def rating_next(*, session: Session, evaluation: Evaluation, rater: User) -> Eva
     )
 
 
+def rating_undo(*, session: Session, evaluation: Evaluation, rater: User) -> Rating | None:
+    """Take back the rater's latest rating of the evaluation: its image is asked again."""
+    rating = session.scalar(
+        select(Rating)
+        .join(EvaluationItem, EvaluationItem.id == Rating.item_id)
+        .where(EvaluationItem.evaluation_id == evaluation.id, Rating.rater_id == rater.id)
+        .order_by(Rating.created_at.desc(), Rating.id.desc())
+        .limit(1)
+    )
+    if rating is not None:
+        session.delete(rating)
+        session.flush()
+    return rating
+
+
+@dataclass(frozen=True)
+class RatingProgress:
+    run_id: int
+    rated: int  # by this rater
+    total: int  # images whose base and adapted captions differ
+
+
+def rating_progress(
+    *, session: Session, evaluations: list[Evaluation], rater: User
+) -> list[RatingProgress]:
+    """How far the rater is in rating each evaluation, in the order given."""
+    ids = [e.id for e in evaluations]
+    differ = (EvaluationItem.evaluation_id.in_(ids), EvaluationItem.base != EvaluationItem.adapted)
+    per_evaluation = select(EvaluationItem.evaluation_id, func.count()).where(*differ)
+    totals = dict(session.execute(per_evaluation.group_by(EvaluationItem.evaluation_id)).all())
+    rated = dict(
+        session.execute(
+            per_evaluation.join(Rating, Rating.item_id == EvaluationItem.id)
+            .where(Rating.rater_id == rater.id)
+            .group_by(EvaluationItem.evaluation_id)
+        ).all()
+    )
+    return [RatingProgress(e.run_id, rated.get(e.id, 0), totals.get(e.id, 0)) for e in evaluations]
+
+
+def ratings_open(
+    *, session: Session, brand: Brand, rater: User, limit: int = 100
+) -> list[RatingProgress]:
+    """The brand's runs open to blind rating (latest evaluation succeeded), newest first, with
+    how far the rater is in each."""
+    latest = (
+        select(func.max(Evaluation.id))
+        .join(Run, Run.id == Evaluation.run_id)
+        .where(Run.brand_id == brand.id, Run.status == RunStatus.succeeded)
+        .group_by(Evaluation.run_id)
+    )
+    evaluations = session.scalars(
+        select(Evaluation)
+        .where(Evaluation.id.in_(latest), Evaluation.status == EvaluationStatus.succeeded)
+        .order_by(Evaluation.run_id.desc())
+        .limit(limit)
+    )
+    return rating_progress(session=session, evaluations=list(evaluations), rater=rater)
+
+
 def rating_record(
-    *, session: Session, item: EvaluationItem, rater: User, choice: str, secret: str
+    *, session: Session, run: Run, item: EvaluationItem, rater: User, choice: str, secret: str
 ) -> Rating:
-    """Record 'left', 'right' or 'tie' as a verdict on base against adapted."""
+    """Record 'left', 'right' or 'tie' of one of the run's images as base against adapted."""
     if choice not in ("left", "right", "tie"):
         raise Invalid("choose left, right or tie")
     left = left_side(secret=secret, item_id=item.id, rater_id=rater.id)
     right = "adapted" if left == "base" else "base"
     winner = {"left": left, "right": right, "tie": "tie"}[choice]
-    rating = Rating(item_id=item.id, rater_id=rater.id, left=left, winner=winner)
+    unblinded = results_seen_by(session=session, run=run, user=rater)
+    rating = Rating(
+        item_id=item.id, rater_id=rater.id, left=left, winner=winner, unblinded=unblinded
+    )
     try:
         with session.begin_nested():
             session.add(rating)
@@ -125,12 +216,12 @@ def wilson(wins: int, total: int, z: float = 1.959964) -> tuple[float, float]:
 
 
 def win_rates(*, session: Session, evaluation: Evaluation) -> list[WinRate]:
-    """Adapted against base, over everyone ('all') and per rater."""
+    """Adapted against base over blind ratings, over everyone ('all') and per rater."""
     rows = session.execute(
         select(User.email, Rating.winner, func.count())
         .join(Rating, Rating.rater_id == User.id)
         .join(EvaluationItem, EvaluationItem.id == Rating.item_id)
-        .where(EvaluationItem.evaluation_id == evaluation.id)
+        .where(EvaluationItem.evaluation_id == evaluation.id, Rating.unblinded.is_(False))
         .group_by(User.email, Rating.winner)
     ).all()
     tallies: dict[str, dict[str, int]] = {"all": {}}
@@ -139,6 +230,21 @@ def win_rates(*, session: Session, evaluation: Evaluation) -> list[WinRate]:
             tallies.setdefault(key, {})
             tallies[key][winner] = tallies[key].get(winner, 0) + n
     return [_rate(rater, t) for rater, t in tallies.items()]
+
+
+def ratings_unblinded(
+    *, session: Session, evaluation: Evaluation, rater: User | None = None
+) -> int:
+    """How many ratings of the evaluation (by everyone, or by one rater) were not blind."""
+    query = (
+        select(func.count())
+        .select_from(Rating)
+        .join(EvaluationItem, EvaluationItem.id == Rating.item_id)
+        .where(EvaluationItem.evaluation_id == evaluation.id, Rating.unblinded.is_(True))
+    )
+    if rater is not None:
+        query = query.where(Rating.rater_id == rater.id)
+    return session.scalar(query) or 0
 
 
 def _rate(rater: str, t: dict[str, int]) -> WinRate:

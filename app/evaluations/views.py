@@ -13,7 +13,14 @@ from app.auth import AdminRun, CreativeRun, MerchandiserRun, RunAccess, audit
 from app.deps import SessionDep, SettingsDep
 from app.errors import Invalid, NotFound
 from app.evaluations.highlight import highlight
-from app.evaluations.models import ITEM_METRICS, METRICS, SYSTEMS, Evaluation, EvaluationItem
+from app.evaluations.models import (
+    ITEM_METRICS,
+    METRICS,
+    SYSTEMS,
+    Evaluation,
+    EvaluationItem,
+    EvaluationStatus,
+)
 from app.evaluations.service import (
     ORDERS,
     Sort,
@@ -23,7 +30,12 @@ from app.evaluations.service import (
     item_get,
     left_side,
     rating_next,
+    rating_progress,
     rating_record,
+    rating_undo,
+    ratings_unblinded,
+    results_seen,
+    results_seen_by,
     win_rates,
 )
 from app.runs.service import run_get
@@ -47,6 +59,12 @@ def _evaluation(session: SessionDep, access: RunAccess) -> Evaluation:
     if evaluation is None:
         raise NotFound(f"run {access.run.id} has not been evaluated")
     return evaluation
+
+
+def _seen(session: SessionDep, access: RunAccess, evaluation: Evaluation) -> None:
+    """The captions by system are about to be shown: the viewer's later ratings are unblind."""
+    if evaluation.status == EvaluationStatus.succeeded:
+        results_seen(session=session, run=access.run, user=access.user)
 
 
 def _sort(value: str) -> Sort:
@@ -76,6 +94,7 @@ def comparison(
     """The run's latest evaluation: summary per system, deltas, the adapter check, items."""
     evaluation = _evaluation(session, access)
     items = evaluation_items(session=session, evaluation=evaluation, sort=_sort(sort), tag=tag)
+    _seen(session, access, evaluation)
     return {
         "run": evaluation.run_id,
         "evaluation": evaluation.id,
@@ -90,6 +109,7 @@ def comparison(
             "changed_share": evaluation.changed_share,
         },
         "win_rates": [asdict(w) for w in win_rates(session=session, evaluation=evaluation)],
+        "unblinded_ratings": ratings_unblinded(session=session, evaluation=evaluation),
         "items": [_item(i) for i in items],
     }
 
@@ -122,6 +142,7 @@ def csv_safe(value: object) -> str:
 def api_comparison_csv(access: CreativeRun, session: SessionDep) -> Response:
     """The comparison as CSV, safe to open in a spreadsheet."""
     evaluation = _evaluation(session, access)
+    _seen(session, access, evaluation)
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
@@ -176,6 +197,8 @@ def _other_run(session: SessionDep, access: RunAccess, run_id: int | None) -> di
     other = run_get(session=session, run_id=run_id, brand=access.brand)
     evaluation = evaluation_latest(session=session, run=other)
     items = evaluation_items(session=session, evaluation=evaluation) if evaluation else []
+    if items:  # its adapted captions, labelled: rating that run is no longer blind either
+        results_seen(session=session, run=other, user=access.user)
     return {"id": other.id, "adapted": {i.asset_id: i.adapted for i in items}}
 
 
@@ -199,7 +222,9 @@ def rate_page(
         run=access.run,
         item=item,
         sides=sides,
-        rates=win_rates(session=session, evaluation=evaluation),
+        progress=rating_progress(session=session, evaluations=[evaluation], rater=access.user)[0],
+        seen=results_seen_by(session=session, run=access.run, user=access.user),
+        unblinded=ratings_unblinded(session=session, evaluation=evaluation, rater=access.user),
     )
 
 
@@ -214,8 +239,24 @@ def rate_form(
 ) -> RedirectResponse:
     item = item_get(session=session, evaluation=_evaluation(session, access), item_id=item_id)
     rating_record(
-        session=session, item=item, rater=access.user, choice=choice, secret=settings.SECRET_KEY
+        session=session,
+        run=access.run,
+        item=item,
+        rater=access.user,
+        choice=choice,
+        secret=settings.SECRET_KEY,
     )
+    return RedirectResponse(
+        request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
+    )
+
+
+@pages.post("/runs/{run_id}/rate/undo", response_model=None)
+def rate_undo_form(
+    request: Request, access: MerchandiserRun, session: SessionDep
+) -> RedirectResponse:
+    """Take back one's latest rating of the run; the rating page asks that image again."""
+    rating_undo(session=session, evaluation=_evaluation(session, access), rater=access.user)
     return RedirectResponse(
         request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
     )

@@ -20,6 +20,7 @@ from app.datasets.models import DatasetVersion
 from app.datasets.service import dataset_freeze, datasets_list
 from app.deps import SessionDep, SettingsDep, StoreDep
 from app.errors import DomainError, NotFound
+from app.evaluations.service import RatingProgress, ratings_open
 from app.runs.answers import TASKS
 from app.runs.card import RunCard
 from app.runs.chart import loss_chart
@@ -126,9 +127,18 @@ def _runs_page(
         datasets=datasets_list(session=session, brand=access.brand),
         models=basemodels_list(session=session),
         presets=list(PRESETS),
+        rating=_rating(session, access),
         tasks=TASKS,
         error=error,
     )
+
+
+def _rating(session: SessionDep, access: BrandAccess) -> dict[int, RatingProgress]:
+    """Per run open to blind rating, how far this merchandiser is (nothing for creatives)."""
+    if not access.can("merchandiser"):
+        return {}
+    rows = ratings_open(session=session, brand=access.brand, rater=access.user)
+    return {p.run_id: p for p in rows}
 
 
 @pages.get("/brands/{slug}/runs", response_class=HTMLResponse)

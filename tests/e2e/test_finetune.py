@@ -51,8 +51,11 @@ def test_one_click_fine_tune_shows_the_curve_move(demo_server: str, page: Page) 
     expect(page.locator("#comparison tbody tr").first).to_be_visible()
     expect(page.locator("#comparison mark.prefer").first).to_be_visible()
 
-    # A merchandiser's blind rating (the demo admin is one too).
+    # A merchandiser's rating (the demo admin is one too): having seen the results above, it
+    # is no longer blind, and it is kept out of the win rate.
     page.click("text=rate blind")
+    expect(page.locator("#unblinded-note")).to_be_visible()
     page.click("#choose-left")
     page.goto(page.url.replace("/rate", "/results"))
     expect(page.locator("text=Blind ratings")).to_be_visible()
+    expect(page.locator("#unblinded-count")).to_contain_text("1 rating given after seeing")

@@ -142,6 +142,7 @@ POLICY = {
     ("POST", "/runs/{run_id}/cancel"): "run:admin",
     ("GET", "/runs/{run_id}/rate"): "run:merchandiser",
     ("POST", "/runs/{run_id}/rate"): "run:merchandiser",
+    ("POST", "/runs/{run_id}/rate/undo"): "run:merchandiser",
     ("GET", "/runs/{run_id}/results"): "run:creative",
     ("GET", "/api/v1/brands/{slug}/adapters"): "brand:creative",
     ("PUT", "/api/v1/brands/{slug}/adapters/active"): "brand:admin",

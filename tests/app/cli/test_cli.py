@@ -1,13 +1,27 @@
 """The `atelier` command, run as a person runs it: a real process against a real database."""
 
+import csv
+import io
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, selectinload
 
+from app.assets.models import Asset
+from app.demo.catalogue import (
+    GENERIC_COLOURS,
+    GENERIC_MATERIALS,
+    GENERIC_PATTERNS,
+    KINDS,
+    catalogue,
+    renders,
+)
+from app.demo.photos import photos_new
+from app.demo.render import product_render
 from app.demo.seed import DEMO_PRODUCTS
 from tests import corpus
 
@@ -69,6 +83,48 @@ def test_demo_is_idempotent(env: dict[str, str]) -> None:
     assert "sign in as admin@demo.atelier" in first.stdout
     second = atelier(env, "demo")
     assert f"0 images added, {DEMO_PRODUCTS} already there" in second.stdout
+
+
+def test_demo_photos_are_new_untagged_and_their_truth_kept_apart(
+    env: dict[str, str], tmp_path: Path, session: Session
+) -> None:
+    out = tmp_path / "shoot"
+    made = atelier(env, "demo", "photos", "--count", "5", "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    assert "rendering demo photos" in made.stdout
+    photos = sorted(p.name for p in out.glob("*.png"))
+    assert len(photos) == 5 and sorted(p.name for p in out.iterdir()) == [*photos, "truth.csv"]
+    truth = list(csv.DictReader((out / "truth.csv").open(encoding="utf-8")))
+    assert [row["file"] for row in truth] == photos
+    vocabulary = {*KINDS, *GENERIC_COLOURS, *GENERIC_MATERIALS, *GENERIC_PATTERNS} - {"plain"}
+    for row in truth:
+        tags = row["tags"].split(";")
+        assert set(tags) <= vocabulary and row["caption"].startswith(KINDS[tags[0]].line)
+
+    # New seeds: neither the demo brand's nor any the demo model was trained or measured on.
+    seeds = {int(row["seed"]) for row in truth}
+    used = {p.seed for p in catalogue(DEMO_PRODUCTS)}
+    renders(0, "train", 24, used)  # scripts/build_demo_model.py's defaults; `used` grows
+    renders(0, "held-out", 1, used)
+    assert len(seeds) == 5 and not seeds & used
+    first = io.BytesIO()
+    product_render(photos_new(1)[0]).save(first, format="PNG")
+    assert (out / photos[0]).read_bytes() == first.getvalue(), "drawn from the seed in truth.csv"
+
+    again = tmp_path / "again"
+    atelier(env, "demo", "photos", "--count", "5", "--out", str(again))
+    assert all((again / name).read_bytes() == (out / name).read_bytes() for name in photos)
+
+    # Uploaded, the images arrive untagged: the truth stays out of the library (imported as a
+    # folder, truth.csv is refused as what it is, not an image).
+    assert atelier(env, "demo").returncode == 0
+    imported = atelier(env, "import", "demo", str(out))
+    assert "5 accepted, 0 duplicates, 1 rejected" in imported.stdout
+    assert "rejected truth.csv" in imported.stderr
+    uploaded = session.scalars(
+        select(Asset).where(Asset.filename.in_(photos)).options(selectinload(Asset.tags))
+    ).all()
+    assert len(uploaded) == 5 and all(a.caption == "" and a.tags == [] for a in uploaded)
 
 
 def test_demo_refuses_the_default_password_outside_development(env: dict[str, str]) -> None:

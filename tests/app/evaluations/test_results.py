@@ -12,8 +12,6 @@ from app.accounts.models import Role
 from app.brands.models import Brand
 from app.evaluations.highlight import highlight
 from app.evaluations.models import (
-    ITEM_METRICS,
-    SYSTEMS,
     Evaluation,
     EvaluationItem,
     EvaluationStatus,
@@ -22,7 +20,6 @@ from app.evaluations.service import left_side, wilson
 from app.evaluations.views import csv_safe
 from app.runs.models import Run, RunStatus
 from app.styleguides.glossary import GuideTerms
-from tests import corpus
 from tests.app.members.test_members import bearer_for
 
 # Every metric of every system at 1.0: enough for the results page to render its table.
@@ -76,61 +73,6 @@ def test_blind_order_is_fixed_per_rater_and_unbiased_in_aggregate() -> None:
         secret="s", item_id=7, rater_id=1
     )
     assert {left_side(secret=k, item_id=7, rater_id=1) for k in "abcdefgh"} == {"base", "adapted"}
-
-
-@pytest.fixture
-def evaluated(client: TestClient, brand: Brand, session: Session) -> int:
-    """A succeeded run with an evaluation of four images (one where base == adapted)."""
-    uploaded = client.post(
-        "/api/v1/brands/maison/assets",
-        files=[("files", (f"{i}.png", corpus.png(colour=(i, 9, 9)))) for i in range(4)],
-    ).json()
-    ids = [a["asset"]["id"] for a in uploaded["accepted"]]
-    for asset_id in ids:
-        client.patch(f"/api/v1/assets/{asset_id}", json={"status": "approved", "caption": "x y"})
-    dataset = client.post("/api/v1/brands/maison/datasets").json()
-    run = Run(
-        brand_id=brand.id,
-        base_model_id=1,
-        dataset_id=dataset["id"],
-        status=RunStatus.succeeded,
-        settings={},
-        settings_hash="0" * 64,
-        instruction="Describe this product.",
-    )
-    session.add(run)
-    session.flush()
-    evaluation = Evaluation(
-        run_id=run.id,
-        status=EvaluationStatus.succeeded,
-        summary={},
-        adapter_applied=True,
-        changed_share=0.75,
-    )
-    session.add(evaluation)
-    session.flush()
-    rows = [
-        ("=cmd|'/c calc'!A1", "a red bag", "Camille tote in burgundy"),
-        ("Odette scarf", "a blue scarf", "Odette scarf in navy"),
-        ("Bastien loafer", "a shoe", "Bastien loafer"),
-        ("Lucien belt", "a belt", "a belt"),
-    ]
-    for asset_id, (reference, base, adapted) in zip(ids, rows, strict=True):
-        session.add(
-            EvaluationItem(
-                evaluation_id=evaluation.id,
-                asset_id=asset_id,
-                reference=reference,
-                tags=["tote"],
-                base=base,
-                prompted=base,
-                adapted=adapted,
-                scores={s: dict.fromkeys(ITEM_METRICS, 0.5) for s in SYSTEMS},
-                gain=float(len(adapted) - len(base)),
-            )
-        )
-    session.commit()
-    return run.id
 
 
 def test_comparison_api_sorts_and_exports_safely(client: TestClient, evaluated: int) -> None:
