@@ -139,7 +139,7 @@ def _record(
     adapter_sha256: str,
     answered_tags: dict[str, list[set[str]]],
 ) -> None:
-    from worker.evaluate import summarise
+    from worker.evaluate import attributes_lost, item_gain, summarise
 
     gold = [set(t) for t in inputs.tags]
     scored = {
@@ -154,16 +154,29 @@ def _record(
         for name, captions in outputs.items()
     }
     per_item = {name: items for name, (_, items) in scored.items()}
+    lost = {  # per system, per image: what it lost of what the base named right
+        name: [
+            attributes_lost(set(b.tags), set(s.tags), g)
+            for b, s, g in zip(per_item["base"], items, gold, strict=True)
+        ]
+        for name, items in per_item.items()
+    }
     changed = [a != b for a, b in zip(outputs["adapted"], outputs["base"], strict=True)]
     with sessions().begin() as session:
         evaluation = session.get_one(Evaluation, evaluation_id)
-        evaluation.summary = {name: asdict(summary) for name, (summary, _) in scored.items()}
+        evaluation.summary = {
+            name: {**asdict(summary), "lost_per_100": _per_100(lost[name])}
+            for name, (summary, _) in scored.items()
+        }
         evaluation.deltas = _deltas(outputs, inputs.references, gold, per_item)
         evaluation.adapter_sha256 = adapter_sha256
         evaluation.changed_share = sum(changed) / len(changed) if changed else 0.0
         evaluation.adapter_applied = any(changed)
         for i, asset_id in enumerate(inputs.asset_ids):
-            scores = {name: asdict(per_item[name][i]) for name in outputs}
+            scores = {
+                name: {**asdict(per_item[name][i]), "lost": lost[name][i]} for name in outputs
+            }
+            chrf_delta = scores["adapted"]["chrf"] - scores["base"]["chrf"]
             session.add(
                 EvaluationItem(
                     evaluation_id=evaluation_id,
@@ -174,7 +187,7 @@ def _record(
                     prompted=outputs["prompted"][i],
                     adapted=outputs["adapted"][i],
                     scores=scores,
-                    gain=scores["adapted"]["chrf"] - scores["base"]["chrf"],
+                    gain=item_gain(chrf_delta, lost["adapted"][i]),
                 )
             )
         evaluation.status, evaluation.finished_at = EvaluationStatus.succeeded, utcnow()
@@ -217,3 +230,8 @@ def _deltas(
 
             out[f"{metric}:{other}"] = asdict(bootstrap(delta, len(refs), n=300))
     return out
+
+
+def _per_100(lost: list[list[str]]) -> float:
+    """Attributes lost per 100 images."""
+    return 100 * sum(len(one) for one in lost) / len(lost) if lost else 0.0

@@ -188,6 +188,17 @@ def item_tag_f1(pred: set[str], true: set[str]) -> float:
     )
 
 
+def attributes_lost(base: set[str], system: set[str], gold: set[str]) -> list[str]:
+    """The tags the base named correctly that `system` no longer names: what tuning lost."""
+    return sorted((base & gold) - system)
+
+
+def item_gain(chrf_delta: float, lost: Sequence[str]) -> float:
+    """An image's gain over the base: the chrF difference, but never a gain for a caption
+    that lost an attribute the base had right (a house word cannot buy back a wrong product)."""
+    return min(chrf_delta, 0.0) if lost else chrf_delta
+
+
 @dataclass
 class StyleHits:
     """Style-guide terms in one caption, one entry per occurrence."""

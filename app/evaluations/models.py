@@ -24,6 +24,7 @@ METRICS = {
     "banned_per_100": "banned words / 100",
     "compliant_share": "captions without violation",
     "mean_length": "mean length (words)",
+    "lost_per_100": "attributes lost / 100 images (tags the base named right)",
 }
 # Those also scored image by image, whose adapted minus base deltas carry bootstrap intervals.
 ITEM_METRICS = ("bleu4", "chrf", "rouge_l", "cider_d", "tag_f1")

@@ -57,14 +57,18 @@ def evaluation_latest(*, session: Session, run: Run) -> Evaluation | None:
 def evaluation_items(
     *, session: Session, evaluation: Evaluation, sort: Sort = "order", tag: str | None = None
 ) -> list[EvaluationItem]:
-    """The evaluation's images, by largest gain, largest regression or dataset order."""
+    """The evaluation's images, by largest gain, largest regression (most attributes lost
+    first) or dataset order."""
     order = ORDERS[sort]
     items = session.scalars(
         select(EvaluationItem)
         .where(EvaluationItem.evaluation_id == evaluation.id)
         .order_by(order, EvaluationItem.id)
     )
-    return [i for i in items if not tag or tag in i.tags]
+    chosen = [i for i in items if not tag or tag in i.tags]
+    if sort == "regression":  # what the adapter lost of what the base had right comes first
+        chosen.sort(key=lambda i: -len(i.scores.get("adapted", {}).get("lost", [])))
+    return chosen
 
 
 # Blind ratings ---------------------------------------------------------------------------

@@ -50,7 +50,8 @@ CSV_COLUMNS = [
     "reference",
     *SYSTEMS,
     *(f"{system} {METRICS[m]}" for system in SYSTEMS for m in ITEM_METRICS),
-    "gain_chrf",
+    "adapted lost",
+    "gain",
 ]
 
 
@@ -149,7 +150,8 @@ def api_comparison_csv(access: CreativeRun, session: SessionDep) -> Response:
     for i in evaluation_items(session=session, evaluation=evaluation):
         row = (i.asset_id, ";".join(i.tags), i.reference, i.base, i.prompted, i.adapted)
         scores = (round(i.scores[system][m], 3) for system in SYSTEMS for m in ITEM_METRICS)
-        writer.writerow([csv_safe(v) for v in (*row, *scores, round(i.gain, 3))])
+        lost = ";".join(i.scores["adapted"].get("lost", []))
+        writer.writerow([csv_safe(v) for v in (*row, *scores, lost, round(i.gain, 3))])
     name = f"run-{evaluation.run_id}-comparison.csv"
     return Response(
         out.getvalue(),

@@ -11,6 +11,7 @@ from pycocoevalcap.cider.cider import Cider
 from app.styleguides.glossary import GuideTerms
 from worker.evaluate import (
     StyleHits,
+    attributes_lost,
     bleu4,
     bleu4_sentence,
     bootstrap,
@@ -19,6 +20,7 @@ from worker.evaluate import (
     chrf_sentence,
     cider_d,
     cider_tokens,
+    item_gain,
     mean_length,
     rouge_l,
     rouge_l_sentence,
@@ -188,6 +190,15 @@ def test_style_check_finds_preferred_replaced_and_banned_words() -> None:
         violations=["soft leather"]
     )
     assert style_check("a red bag", GuideTerms()) == StyleHits()
+
+
+def test_what_tuning_lost_and_a_gain_that_a_wrong_product_cannot_buy() -> None:
+    base, gold = {"belt", "noir", "cheap"}, {"belt", "noir", "calfskin"}
+    assert attributes_lost(base, {"hat", "noir", "suede"}, gold) == ["belt"]
+    assert attributes_lost(base, {"belt", "noir"}, gold) == []
+    assert attributes_lost(set(), {"hat"}, gold) == [], "nothing right to lose"
+    assert item_gain(12.5, ["belt"]) == 0.0 and item_gain(-3.0, ["belt"]) == -3.0
+    assert item_gain(12.5, []) == 12.5
 
 
 def test_style_scores_are_rates_per_100_captions() -> None:

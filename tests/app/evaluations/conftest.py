@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 from app.brands.models import Brand
 from app.evaluations.models import (
     ITEM_METRICS,
+    METRICS,
     SYSTEMS,
     Evaluation,
     EvaluationItem,
@@ -41,19 +42,19 @@ def evaluated(client: TestClient, brand: Brand, session: Session) -> int:
     evaluation = Evaluation(
         run_id=run.id,
         status=EvaluationStatus.succeeded,
-        summary={},
+        summary={s: dict.fromkeys(METRICS, 0.5) for s in SYSTEMS},
         adapter_applied=True,
         changed_share=0.75,
     )
     session.add(evaluation)
     session.flush()
     rows = [
-        ("=cmd|'/c calc'!A1", "a red bag", "Camille tote in burgundy"),
-        ("Odette scarf", "a blue scarf", "Odette scarf in navy"),
-        ("Bastien loafer", "a shoe", "Bastien loafer"),
-        ("Lucien belt", "a belt", "a belt"),
+        ("=cmd|'/c calc'!A1", "a red bag", "Camille tote in burgundy", []),
+        ("Odette scarf", "a blue scarf", "Odette scarf in navy", []),
+        ("Bastien loafer", "a shoe", "Bastien loafer", ["shoe"]),  # the adapter lost "shoe"
+        ("Lucien belt", "a belt", "a belt", []),
     ]
-    for asset_id, (reference, base, adapted) in zip(ids, rows, strict=True):
+    for asset_id, (reference, base, adapted, lost) in zip(ids, rows, strict=True):
         session.add(
             EvaluationItem(
                 evaluation_id=evaluation.id,
@@ -63,7 +64,10 @@ def evaluated(client: TestClient, brand: Brand, session: Session) -> int:
                 base=base,
                 prompted=base,
                 adapted=adapted,
-                scores={s: dict.fromkeys(ITEM_METRICS, 0.5) for s in SYSTEMS},
+                scores={
+                    s: {**dict.fromkeys(ITEM_METRICS, 0.5), "lost": lost if s == "adapted" else []}
+                    for s in SYSTEMS
+                },
                 gain=float(len(adapted) - len(base)),
             )
         )

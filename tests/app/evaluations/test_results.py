@@ -90,6 +90,18 @@ def test_comparison_api_sorts_and_exports_safely(client: TestClient, evaluated: 
     assert "adapted BLEU-4" in rows[0] and rows[1][rows[0].index("adapted BLEU-4")] == "0.5"
     assert data["metrics"]["bleu4"] == "BLEU-4", "the JSON names its metrics as the page does"
     assert rows[1][2].startswith("'="), "a formula is defused"
+    lost = {r[0]: r[rows[0].index("adapted lost")] for r in rows[1:]}
+    assert sorted(lost.values()) == ["", "", "", "shoe"]
+
+
+def test_regressions_list_what_the_adapter_lost_first(client: TestClient, evaluated: int) -> None:
+    data = client.get(f"/api/v1/runs/{evaluated}/comparison", params={"sort": "regression"})
+    first = data.json()["items"][0]
+    assert first["reference"] == "Bastien loafer", "the caption that lost an attribute"
+    assert first["scores"]["adapted"]["lost"] == ["shoe"]
+    page = client.get(f"/runs/{evaluated}/results", params={"sort": "regression"})
+    assert '<span class="tag removed">shoe</span>' in page.text
+    assert 'id="prompted-note"' in page.text
 
 
 def test_merchandisers_rate_blind_and_win_rates_add_up(
