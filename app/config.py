@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     MAX_ARCHIVE_MEMBERS: int = 10_000
     MAX_ARCHIVE_UNCOMPRESSED_BYTES: int = 4 * 1024**3
     MAX_STYLEGUIDE_BYTES: int = 20 * 1024**2
+    # A PDF guide's text is read within this many pages and seconds, or refused.
+    MAX_STYLEGUIDE_PAGES: int = 500
+    STYLEGUIDE_EXTRACT_SECONDS: float = 20.0
     THUMBNAIL_SIZE: int = 320
 
     PAGE_SIZE: int = 48
