@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     MAX_IMAGE_PIXELS: int = 40_000_000
     MAX_ARCHIVE_MEMBERS: int = 10_000
     MAX_ARCHIVE_UNCOMPRESSED_BYTES: int = 4 * 1024**3
+    # All the archives of one upload request together.
+    MAX_REQUEST_UNPACKED_BYTES: int = 4 * 1024**3
     MAX_STYLEGUIDE_BYTES: int = 20 * 1024**2
     # A PDF guide's text is read within this many pages and seconds, or refused.
     MAX_STYLEGUIDE_PAGES: int = 500
