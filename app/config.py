@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     STORAGE_URL: str = f"file://{VAR / 'blobs'}"
 
     # Upload limits. Each guards memory, disk or decode time against a hostile or careless file.
+    # A request body: MAX_REQUEST_BYTES on upload routes (for a signed-in person), else this.
+    MAX_BODY_BYTES: int = 1024**2
     MAX_REQUEST_BYTES: int = 2 * 1024**3
     MAX_FILE_BYTES: int = 50 * 1024**2
     MAX_IMAGE_PIXELS: int = 40_000_000

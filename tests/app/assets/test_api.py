@@ -122,12 +122,13 @@ def test_oversized_file_is_rejected(client: TestClient, brand: Brand, settings) 
 
 
 def test_request_over_the_body_limit_is_refused_whole(
-    brand: Brand, settings, session: Session, store: LocalBlobStore
+    brand: Brand, settings, session: Session, store: LocalBlobStore, operator_token: str
 ) -> None:
     from app.main import create_app
 
     limited = create_app(settings.model_copy(update={"MAX_REQUEST_BYTES": 10_000}))
-    with TestClient(limited) as client:
+    headers = {"Authorization": f"Bearer {operator_token}"}
+    with TestClient(limited, headers=headers) as client:
         response = client.post(
             UPLOAD, files=[("files", ("a.png", png())), ("files", ("b.bin", b"\1" * 20_000))]
         )
