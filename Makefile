@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 TORCH ?= torch==2.13.0
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: demo serve test test-fast lint format bench browser services clean
+.PHONY: demo serve test test-fast lint format bench audit browser services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+## audit: the installed packages against known advisories (pip-audit; needs PyPI's JSON API)
+audit: $(STAMP)
+	$(BIN)/pip-audit --skip-editable --progress-spinner off
 
 ## browser: Debian's headless Chromium for the page tests (never a browser download)
 browser:

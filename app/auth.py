@@ -11,11 +11,16 @@ rules from the route table, so a route without one fails the suite.
 import hashlib
 import hmac
 import secrets
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response, params
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.accounts.models import ApiToken, LoginSession, Membership, Role, User
@@ -257,6 +262,67 @@ CurrentUser = Annotated[User, Depends(SignedIn())]
 CreativeRun = Annotated[RunAccess, Depends(RunRole(Role.creative))]
 MerchandiserRun = Annotated[RunAccess, Depends(RunRole(Role.merchandiser))]
 AdminRun = Annotated[RunAccess, Depends(RunRole(Role.admin))]
+
+
+# Request bodies ----------------------------------------------------------------------------
+# FastAPI reads and parses a body before it resolves any dependency, access rules included.
+
+
+class BodyLimits:
+    """Cap every request body, and let only a signed-in person send an upload route a large
+    one: known from the headers, before the body is read.
+
+    A body may hold MAX_BODY_BYTES; on an upload route, MAX_REQUEST_BYTES once the bearer
+    token or session cookie resolves to a person, and otherwise the answer is 401 without
+    reading the body. The route's own access rule still decides the rest. Starlette's
+    limiter counts the bytes (Content-Length up front, then as they arrive). FastAPI's own
+    `max_body_size` is not used: its per-route limits are fixed at import, ours come from each
+    application's settings, and an application-wide one is applied again at every route.
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings,
+        uploads: Sequence[APIRoute],
+        refuse: Callable[[Request, DomainError], Awaitable[Response]],
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.uploads = uploads
+        self.refuse = refuse
+        self.small = RequestBodyLimitMiddleware(app, max_body_size=settings.MAX_BODY_BYTES)
+        self.large = RequestBodyLimitMiddleware(app, max_body_size=settings.MAX_REQUEST_BYTES)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not any(
+            route.matches(scope)[0] == Match.FULL for route in self.uploads
+        ):
+            return await self.small(scope, receive, send)
+        request = Request(scope)
+        refusal = await run_in_threadpool(self._refusal, request)
+        if refusal is not None:
+            response = await self.refuse(request, NotSignedIn(refusal))
+            return await response(scope, receive, send)
+        await self.large(scope, receive, send)
+
+    def _refusal(self, request: Request) -> str | None:
+        """Why the caller is not signed in, or None; reads only (the route resolves again)."""
+        with request.app.state.sessionmaker() as session:
+            if (secret := bearer_secret(request)) is not None:
+                if token_resolve(session=session, secret=secret) is None:
+                    return "the API token is not valid (revoked, expired or mistyped)"
+                return None
+            cookie = request.cookies.get(SESSION_COOKIE)
+            if cookie and session_resolve(session=session, token=cookie, settings=self.settings):
+                return None
+        return "sign in first"
+
+
+def takes_files(route: APIRoute) -> bool:
+    """Whether a route's body carries uploaded files (multipart): an upload route."""
+    return any(isinstance(p.field_info, params.File) for p in route.dependant.body_params)
 
 
 # CSRF ------------------------------------------------------------------------------------

@@ -191,7 +191,9 @@ def import_command(brand: str, path: Path) -> None:
     store, limits, report = open_store(settings.STORAGE_URL), _limits(), IngestReport()
     with click.progressbar(files, label=f"importing into {brand}", show_pos=True) as bar:
         for file in bar:
-            # One transaction a file: an interrupted import keeps what it finished.
+            # One transaction a file: an interrupted import keeps what it finished. Each file
+            # is its own upload, with the whole per-upload allowance for its archives.
+            report.unpacked_bytes = 0
             with _session() as session, file.open("rb") as handle:
                 try:
                     target = brand_get(session=session, slug=brand)

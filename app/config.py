@@ -23,12 +23,19 @@ class Settings(BaseSettings):
     STORAGE_URL: str = f"file://{VAR / 'blobs'}"
 
     # Upload limits. Each guards memory, disk or decode time against a hostile or careless file.
+    # A request body: MAX_REQUEST_BYTES on upload routes (for a signed-in person), else this.
+    MAX_BODY_BYTES: int = 1024**2
     MAX_REQUEST_BYTES: int = 2 * 1024**3
     MAX_FILE_BYTES: int = 50 * 1024**2
     MAX_IMAGE_PIXELS: int = 40_000_000
     MAX_ARCHIVE_MEMBERS: int = 10_000
     MAX_ARCHIVE_UNCOMPRESSED_BYTES: int = 4 * 1024**3
+    # All the archives of one upload request together.
+    MAX_REQUEST_UNPACKED_BYTES: int = 4 * 1024**3
     MAX_STYLEGUIDE_BYTES: int = 20 * 1024**2
+    # A PDF guide's text is read within this many pages and seconds, or refused.
+    MAX_STYLEGUIDE_PAGES: int = 500
+    STYLEGUIDE_EXTRACT_SECONDS: float = 20.0
     THUMBNAIL_SIZE: int = 320
 
     PAGE_SIZE: int = 48

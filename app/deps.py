@@ -31,6 +31,7 @@ def get_limits(settings: Annotated[Settings, Depends(get_settings)]) -> Limits:
         max_pixels=settings.MAX_IMAGE_PIXELS,
         max_archive_members=settings.MAX_ARCHIVE_MEMBERS,
         max_archive_uncompressed_bytes=settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES,
+        max_request_unpacked_bytes=settings.MAX_REQUEST_UNPACKED_BYTES,
         thumbnail_size=settings.THUMBNAIL_SIZE,
     )
 

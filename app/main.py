@@ -17,7 +17,15 @@ from app.accounts.service import Throttled
 from app.adapters import views as adapter_views
 from app.assets import views as asset_views
 from app.audit import views as audit_views
-from app.auth import CsrfCookie, NotSignedIn, Public, SignedIn, csrf_protect
+from app.auth import (
+    BodyLimits,
+    CsrfCookie,
+    NotSignedIn,
+    Public,
+    SignedIn,
+    csrf_protect,
+    takes_files,
+)
 from app.autotag import views as autotag_views
 from app.basemodels import views as basemodel_views
 from app.brands import views as brand_views
@@ -76,8 +84,6 @@ def create_app(config: Settings = settings) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,  # served below, to signed-in people only
-        # Counted as the body arrives, declared Content-Length or not: 413 past it.
-        max_body_size=config.MAX_REQUEST_BYTES,
         dependencies=[Depends(csrf_protect)],
     )
     app.state.settings = config
@@ -89,12 +95,14 @@ def create_app(config: Settings = settings) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
-    app.add_middleware(CsrfCookie, settings=config)
-    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.TRUSTED_HOSTS)
-    app.add_middleware(SecurityHeaders)  # outermost: error answers carry the headers too
     _add_error_handlers(app)
     _add_health(app)
     _add_openapi(app)
+    uploads = [route for route in route_table(app) if takes_files(route)]
+    app.add_middleware(BodyLimits, settings=config, uploads=uploads, refuse=domain_error)
+    app.add_middleware(CsrfCookie, settings=config)  # around BodyLimits: pages need its token
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.TRUSTED_HOSTS)
+    app.add_middleware(SecurityHeaders)  # outermost: error answers carry the headers too
     return app
 
 
@@ -104,22 +112,24 @@ def _add_openapi(app: FastAPI) -> None:
         return JSONResponse(app.openapi())
 
 
+async def domain_error(request: Request, exc: DomainError) -> Response:
+    """The answer to a refused request: JSON for the API, a page (or sign-in) otherwise."""
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
+    if isinstance(exc, NotSignedIn):
+        if not _wants_json(request):
+            query = f"?{request.url.query}" if request.url.query else ""
+            target = quote(request.url.path + query)
+            return RedirectResponse(f"/login?next={target}", status_code=303)
+        headers = {"WWW-Authenticate": "Bearer"}
+    if _wants_json(request):
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
+    return page(
+        request, "error.html", status_code=exc.status_code, message=str(exc), headers=headers
+    )
+
+
 def _add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(DomainError)
-    async def domain_error(request: Request, exc: DomainError) -> Response:
-        headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Throttled) else None
-        if isinstance(exc, NotSignedIn):
-            if not _wants_json(request):
-                target = quote(
-                    request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                )
-                return RedirectResponse(f"/login?next={target}", status_code=303)
-            headers = {"WWW-Authenticate": "Bearer"}
-        if _wants_json(request):
-            return JSONResponse({"detail": str(exc)}, status_code=exc.status_code, headers=headers)
-        return page(
-            request, "error.html", status_code=exc.status_code, message=str(exc), headers=headers
-        )
+    app.exception_handler(DomainError)(domain_error)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

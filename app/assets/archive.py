@@ -9,6 +9,7 @@ import lzma
 import posixpath
 import re
 import stat
+import struct
 import zipfile
 import zlib
 from collections.abc import Iterable, Iterator
@@ -26,6 +27,18 @@ _FILE_KEYS = ("file", "filename", "file_name")
 _TAG_SEPARATORS = re.compile(r"[;|]")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _NESTED = "it is an archive inside the archive; upload it on its own"
+_NOT_ZIP = "not a valid zip archive"
+# The end records of a zip (APPNOTE 4.3.14-16), little-endian. The central directory's entry
+# count and size are read from them before zipfile builds an object per entry.
+_END = struct.Struct("<4s4H2LH")  # signature, disks, entries here and in all, size, offset
+_END_SIGNATURE = b"PK\x05\x06"
+_END64_LOCATOR = struct.Struct("<4sLQL")
+_END64_LOCATOR_SIGNATURE = b"PK\x06\x07"
+_END64 = struct.Struct("<4sQ2H2L4Q")  # ..., entries here and in all, size, offset
+_DIRECTORY_ENTRY_SIGNATURE = b"PK\x01\x02"
+# A directory entry is 46 bytes and its name, extra fields and comment: a kilobyte each is
+# generous for real archives and bounds what a lying entry count can make us read.
+_DIRECTORY_BYTES_PER_MEMBER = 1024
 
 
 @dataclass(frozen=True)
@@ -53,15 +66,89 @@ class _Unreadable(Exception):
     """A member we could not unpack, with the reason a person reads."""
 
 
-def archive_entries(fileobj: IO[bytes], *, limits: Limits) -> Iterator[ArchiveEntry]:
-    """Check a zip archive as a whole, then yield its members one at a time, captioned."""
+def archive_entries(
+    fileobj: IO[bytes], *, limits: Limits, request_unpacked: int = 0
+) -> Iterator[ArchiveEntry]:
+    """Check a zip archive as a whole, then yield its members one at a time, captioned.
+
+    `request_unpacked` is what the upload's earlier archives unpacked: the upload as a whole
+    may unpack at most `limits.max_request_unpacked_bytes`.
+    """
     # Whole-archive refusals raise here, at the call; after that, entries stream lazily, and
     # if the bytes actually unpacked pass the archive limit the iteration raises Rejected,
     # leaving the entries already yielded valid.
+    _check_directory(fileobj, limits=limits)
     archive = _opened(fileobj)
     infos = archive.infolist()
-    _check_totals(infos, limits=limits)
-    return _entries(archive, infos, limits=limits)
+    budget = _Budget(limits, before=request_unpacked)
+    _check_totals(infos, limits=limits, budget=budget)
+    return _entries(archive, infos, limits=limits, budget=budget)
+
+
+@dataclass(frozen=True)
+class _Budget:
+    """How many bytes one archive may unpack: its own limit and what the upload has left."""
+
+    limits: Limits
+    before: int
+
+    def refusal(self, unpacked: int, *, more: bool = False) -> str | None:
+        """Why `unpacked` bytes are too many (`more`: "more than"), or None."""
+        archive_limit = self.limits.max_archive_uncompressed_bytes
+        upload_limit = self.limits.max_request_unpacked_bytes
+        amount = "more than the" if more else f"{readable_size(unpacked)}, over the"
+        if unpacked > archive_limit:
+            return f"the archive unpacks to {amount} {readable_size(archive_limit)} limit"
+        if self.before + unpacked > upload_limit:
+            return (
+                f"with the archives before it, this upload unpacks to more than the "
+                f"{readable_size(upload_limit)} limit of one upload; send it in another upload"
+            )
+        return None
+
+
+def _check_directory(fileobj: IO[bytes], *, limits: Limits) -> None:
+    """Refuse an archive with too many members from its end record, before zipfile reads
+    the central directory (an object per entry: 200,000 entries took 110 MiB)."""
+    declared, start, size = _directory_extent(fileobj)
+    _check_members(declared, limits=limits)
+    if size > limits.max_archive_members * _DIRECTORY_BYTES_PER_MEMBER:
+        raise Rejected("the archive's list of files is too large")
+    # zipfile trusts the directory's size, not its count: count the entries' signatures in
+    # those bytes (never fewer than the entries zipfile would make of them).
+    fileobj.seek(start)
+    _check_members(fileobj.read(size).count(_DIRECTORY_ENTRY_SIGNATURE), limits=limits)
+    fileobj.seek(0)
+
+
+def _directory_extent(fileobj: IO[bytes]) -> tuple[int, int, int]:
+    """The central directory's entry count, start and size, as the end records state them."""
+    length = fileobj.seek(0, io.SEEK_END)
+    tail_start = max(0, length - _END.size - 0xFFFF)  # the record, then a comment of <64 KiB
+    fileobj.seek(tail_start)
+    tail = fileobj.read()
+    at = tail.rfind(_END_SIGNATURE)
+    if at < 0 or at + _END.size > len(tail):
+        raise Rejected(_NOT_ZIP)
+    *_, entries, size, _offset, _comment = _END.unpack_from(tail, at)
+    end = tail_start + at
+    locator = tail[at - _END64_LOCATOR.size : at] if at >= _END64_LOCATOR.size else b""
+    if locator.startswith(_END64_LOCATOR_SIGNATURE):  # zip64: the counts are in its record
+        end -= _END64_LOCATOR.size + _END64.size
+        fileobj.seek(max(end, 0))
+        record = fileobj.read(_END64.size)
+        if len(record) < _END64.size:
+            raise Rejected(_NOT_ZIP)
+        *_, entries, size, _offset = _END64.unpack(record)
+    return entries, max(end - size, 0), size
+
+
+def _check_members(count: int, *, limits: Limits) -> None:
+    """Refuse an archive of more members than the limit."""
+    if count > limits.max_archive_members:
+        raise Rejected(
+            f"the archive holds {count:,} files, over the limit of {limits.max_archive_members:,}"
+        )
 
 
 def _opened(fileobj: IO[bytes]) -> zipfile.ZipFile:
@@ -69,26 +156,18 @@ def _opened(fileobj: IO[bytes]) -> zipfile.ZipFile:
     try:
         return zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError) as exc:
-        raise Rejected("not a valid zip archive") from exc
+        raise Rejected(_NOT_ZIP) from exc
 
 
-def _check_totals(infos: list[zipfile.ZipInfo], *, limits: Limits) -> None:
+def _check_totals(infos: list[zipfile.ZipInfo], *, limits: Limits, budget: _Budget) -> None:
     """Refuse an archive whose declared member count or unpacked size is over the limits."""
-    if len(infos) > limits.max_archive_members:
-        raise Rejected(
-            f"the archive holds {len(infos):,} files, over the limit of "
-            f"{limits.max_archive_members:,}"
-        )
-    declared = sum(info.file_size for info in infos)
-    if declared > limits.max_archive_uncompressed_bytes:
-        raise Rejected(
-            f"the archive unpacks to {readable_size(declared)}, over the "
-            f"{readable_size(limits.max_archive_uncompressed_bytes)} limit"
-        )
+    _check_members(len(infos), limits=limits)
+    if refusal := budget.refusal(sum(info.file_size for info in infos)):
+        raise Rejected(refusal)
 
 
 def _entries(
-    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, limits: Limits
+    archive: zipfile.ZipFile, infos: list[zipfile.ZipInfo], *, limits: Limits, budget: _Budget
 ) -> Iterator[ArchiveEntry]:
     """Refuse unsafe members, apply the manifests, then unpack the rest one by one."""
     with archive:
@@ -106,7 +185,7 @@ def _entries(
         notes: dict[str, _Row] = {}
         for info in manifests:
             yield from _annotate(_manifest_rows(archive, info), info.filename, names, notes)
-        yield from _unpacked(archive, members, notes=notes, limits=limits)
+        yield from _unpacked(archive, members, notes=notes, limits=limits, budget=budget)
 
 
 def _unpacked(
@@ -115,6 +194,7 @@ def _unpacked(
     *,
     notes: dict[str, _Row],
     limits: Limits,
+    budget: _Budget,
 ) -> Iterator[ArchiveEntry]:
     """Yield each member's bytes with its caption, counting what was really unpacked."""
     unpacked = 0
@@ -123,9 +203,8 @@ def _unpacked(
         unpacked += len(entry.data or b"")
         # zipfile stops at each member's declared size, so this is belt and braces against a
         # reader that would not.
-        if unpacked > limits.max_archive_uncompressed_bytes:
-            limit = readable_size(limits.max_archive_uncompressed_bytes)
-            raise Rejected(f"the archive unpacks to more than the {limit} limit")
+        if refusal := budget.refusal(unpacked, more=True):
+            raise Rejected(refusal)
         yield entry
 
 

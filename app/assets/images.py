@@ -22,6 +22,7 @@ class Limits:
     max_pixels: int = 40_000_000
     max_archive_members: int = 10_000
     max_archive_uncompressed_bytes: int = 4 * 1024**3
+    max_request_unpacked_bytes: int = 4 * 1024**3
     thumbnail_size: int = 320
 
 

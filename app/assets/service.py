@@ -26,6 +26,7 @@ class IngestReport:
     accepted: list[tuple[str, Asset]] = field(default_factory=list)
     duplicates: list[tuple[str, Asset]] = field(default_factory=list)
     rejected: list[tuple[str, str]] = field(default_factory=list)
+    unpacked_bytes: int = 0  # from the upload's archives so far, against its limit
 
 
 def tag_normalise(names: Iterable[str]) -> list[str]:
@@ -116,7 +117,9 @@ def _ingest_archive(
     report: IngestReport,
 ) -> None:
     try:
-        for entry in archive_entries(fileobj, limits=limits):
+        entries = archive_entries(fileobj, limits=limits, request_unpacked=report.unpacked_bytes)
+        for entry in entries:
+            report.unpacked_bytes += len(entry.data or b"")
             name = f"{filename}: {entry.name}"
             if entry.error is not None or entry.data is None:
                 report.rejected.append((name, entry.error or "could not be read"))

@@ -7,15 +7,22 @@ otherwise as Windows-1252 (a superset of Latin-1 that older Word exports use) pr
 no control bytes other than tab, CR, LF and form feed. NUL bytes always mean binary. The file
 name only tells Markdown (`.md`, `.markdown`) from plain text once the bytes are known to be
 text.
+
+A PDF is read within a budget: at most `max_pages` pages and `max_seconds` of work, checked
+between pages and between the drawing commands of a page. pypdf parses a page's content
+stream in one uninterruptible step, so a page whose content stream unpacks to more than
+`_MAX_PAGE_CONTENT_BYTES` is refused before it is parsed.
 """
 
 import codecs
 import io
 import re
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from pypdf import PasswordType, PdfReader
+from pypdf import PageObject, PasswordType, PdfReader
 from pypdf.errors import DependencyError
 
 PDF = "application/pdf"
@@ -28,10 +35,17 @@ _PDF_HEADER_WINDOW = 1024
 # C0 control bytes that no legible 8-bit text contains (tab, LF, FF and CR are allowed).
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _NOT_TEXT = "not a PDF, Markdown or text file"
+# About 4 s of parsing on a slow core; a page of text is tens of kilobytes.
+_MAX_PAGE_CONTENT_BYTES = 2 * 1024**2
+_TOO_SLOW = "reading the PDF's text took longer than {:g} s; upload it as text or Markdown"
 
 
 class Unreadable(Exception):
     """str(exc) is a reason a person understands."""
+
+
+class _OutOfTime(Exception):
+    """The PDF's time budget ran out (raised from inside pypdf's page walk)."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +56,19 @@ class ExtractedText:
     media_type: str  # "application/pdf" | "text/markdown" | "text/plain"
 
 
-def styleguide_extract(data: bytes, *, filename: str, max_bytes: int) -> ExtractedText:
+def styleguide_extract(
+    data: bytes,
+    *,
+    filename: str,
+    max_bytes: int,
+    max_pages: int = 500,
+    max_seconds: float = 20.0,
+) -> ExtractedText:
     """Read the text of an uploaded style guide or raise Unreadable with the reason."""
     if len(data) > max_bytes:
         raise Unreadable(f"the file is larger than the {_size(max_bytes)} limit")
     if _is_pdf(data):
-        text, media_type = _pdf_text(data), PDF
+        text, media_type = _pdf_text(data, max_pages=max_pages, max_seconds=max_seconds), PDF
     else:
         text, media_type = _decode_text(data), _text_media_type(filename)
     text = _normalise_newlines(text)
@@ -105,11 +126,25 @@ def _decode(data: bytes, encoding: str) -> str:
     return text.removeprefix("\ufeff")
 
 
-def _pdf_text(data: bytes) -> str:
-    """The text of every page, pages separated by a blank line."""
+def _pdf_text(data: bytes, *, max_pages: int, max_seconds: float) -> str:
+    """The text of every page, pages separated by a blank line, within the budget."""
+    deadline = time.monotonic() + max_seconds
+
+    def on_time(*_: object) -> None:
+        if time.monotonic() > deadline:
+            raise _OutOfTime
+
     reader = _pdf_open(data)
     try:
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        if len(reader.pages) > max_pages:
+            raise Unreadable(
+                f"the PDF has {len(reader.pages):,} pages, over the limit of {max_pages:,}"
+            )
+        pages = [_page_text(page, number, on_time) for number, page in enumerate(reader.pages, 1)]
+    except _OutOfTime:
+        raise Unreadable(_TOO_SLOW.format(max_seconds)) from None
+    except Unreadable:
+        raise
     # pypdf raises many exception types on damaged content streams; any of them means the
     # upload is unreadable, and the person needs that answer rather than a 500.
     except Exception as exc:
@@ -118,6 +153,15 @@ def _pdf_text(data: bytes) -> str:
     if not text:
         raise Unreadable("the PDF has no text layer (scanned?)")
     return text
+
+
+def _page_text(page: PageObject, number: int, on_time: Callable[..., None]) -> str:
+    """One page's text, refusing a page too big to parse and checking the clock as it goes."""
+    on_time()
+    contents = page.get_contents()
+    if contents is not None and len(contents.get_data()) > _MAX_PAGE_CONTENT_BYTES:
+        raise Unreadable(f"page {number} of the PDF is too complex to read its text")
+    return (page.extract_text(visitor_operand_before=on_time) or "").strip()
 
 
 def _pdf_open(data: bytes) -> PdfReader:

@@ -24,10 +24,18 @@ def styleguide_upload(
     filename: str,
     data: bytes,
     max_bytes: int,
+    max_pages: int = 500,
+    max_seconds: float = 20.0,
 ) -> StyleGuideVersion:
     """Extract a guide's text and terms and keep them, with the file, as a new version."""
     try:
-        extracted = styleguide_extract(data, filename=filename, max_bytes=max_bytes)
+        extracted = styleguide_extract(
+            data,
+            filename=filename,
+            max_bytes=max_bytes,
+            max_pages=max_pages,
+            max_seconds=max_seconds,
+        )
     except Unreadable as exc:
         raise Invalid(str(exc)) from exc
     version = _version_add(

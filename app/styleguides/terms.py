@@ -31,19 +31,24 @@ from typing import Literal
 
 TermKindName = Literal["prefer", "avoid"]
 
+# Possessive quantifiers (`*+`, `++`) never give back what they matched. Two adjacent `\s*`
+# that may both match the same spaces would otherwise try every split of a long run of
+# spaces between them: quadratic in the line's length, and `re` holds the GIL meanwhile.
 _RULE = re.compile(
-    r"""^\s*
-    (?:[-*+]\s+|\d{1,3}[.)]\s+)?     # an optional list marker
-    [*_]{0,2}\s*                     # optional bold/italic opening
+    r"""^\s*+
+    (?:[-*+]\s++|\d{1,3}[.)]\s++)?   # an optional list marker
+    [*_]{0,2}+\s*+                   # optional bold/italic opening
     (?P<keyword>prefer|say|avoid)
-    \s*[*_]{0,2}\s*:\s*[*_]{0,2}     # the colon, inside or outside the markup
+    \s*+[*_]{0,2}+\s*+:\s*+[*_]{0,2}+ # the colon, inside or outside the markup
     (?P<body>.*)$""",
     re.IGNORECASE | re.VERBOSE,
 )
 # "(not: a, b" up to the closing parenthesis or, when it is missing, the end of the line.
 _NOT_GROUP = re.compile(r"\(\s*not\b\s*:?(?P<alts>[^()]*)\)?", re.IGNORECASE)
 _NOTE = re.compile(r"\([^()]*\)?")
-_ALT_SEPARATOR = re.compile(r"[,;]|\s+or\s+", re.IGNORECASE)
+# An " or " starts only where a run of spaces starts: tried from inside a long run, `\s+or`
+# would scan to the run's end from every one of its spaces (quadratic again).
+_ALT_SEPARATOR = re.compile(r"[,;]|(?<!\s)\s++or\s+", re.IGNORECASE)
 _LIST_SEPARATOR = re.compile(r"[,;]")
 _EDGE_JUNK = " \t*_`\"'\u201c\u201d\u2018\u2019.,;:[]"  # markup, quotes (also curly), punctuation
 

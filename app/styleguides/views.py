@@ -48,6 +48,8 @@ def _upload(
         filename=file.filename or "styleguide",
         data=data,
         max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+        max_pages=settings.MAX_STYLEGUIDE_PAGES,
+        max_seconds=settings.STYLEGUIDE_EXTRACT_SECONDS,
     )
     audit(
         request,

@@ -11,6 +11,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.assets.images import readable_size
 from app.assets.models import Asset, Tag
 from app.brands.models import Brand
 from app.storage import LocalBlobStore
@@ -121,12 +122,13 @@ def test_oversized_file_is_rejected(client: TestClient, brand: Brand, settings) 
 
 
 def test_request_over_the_body_limit_is_refused_whole(
-    brand: Brand, settings, session: Session, store: LocalBlobStore
+    brand: Brand, settings, session: Session, store: LocalBlobStore, operator_token: str
 ) -> None:
     from app.main import create_app
 
     limited = create_app(settings.model_copy(update={"MAX_REQUEST_BYTES": 10_000}))
-    with TestClient(limited) as client:
+    headers = {"Authorization": f"Bearer {operator_token}"}
+    with TestClient(limited, headers=headers) as client:
         response = client.post(
             UPLOAD, files=[("files", ("a.png", png())), ("files", ("b.bin", b"\1" * 20_000))]
         )
@@ -316,3 +318,24 @@ def test_refreshing_the_gallery_results_refreshes_the_counts_and_the_tag_list(
     assert '<option value="navy" >navy</option>' in swap
     whole = client.get("/brands/maison/assets").text
     assert "hx-swap-oob" not in whole and whole.count('id="tag-filter"') == 1
+
+
+def test_archives_of_one_upload_share_its_unpacked_limit(
+    client: TestClient, brand: Brand, settings, session: Session, store: LocalBlobStore
+) -> None:
+    first = archive({"a.png": png("red"), "b.png": png("blue")})
+    second = archive({"c.png": png("green")})
+    settings.MAX_REQUEST_UNPACKED_BYTES = len(png("red")) + len(png("blue")) + 10
+    body = upload(client, ("first.zip", first), ("second.zip", second))
+    # Every file answered: the first archive's images stand, the second is refused whole.
+    assert [f["filename"] for f in body["accepted"]] == ["first.zip: a.png", "first.zip: b.png"]
+    assert body["rejected"] == [
+        {
+            "filename": "second.zip",
+            "error": "with the archives before it, this upload unpacks to more than the "
+            f"{readable_size(settings.MAX_REQUEST_UNPACKED_BYTES)} limit of one upload; "
+            "send it in another upload",
+        }
+    ]
+    assert count(session, Asset) == 2
+    assert len(store.list_keys()) == 4  # two originals, two thumbnails

@@ -312,3 +312,53 @@ def test_memory_stays_flat_while_streaming() -> None:
             tracemalloc.stop()
     assert count == 100
     assert peak < 2_000_000, f"peak {peak:,} bytes while streaming a 20 MB archive"
+
+
+def _many_empty_members(count: int) -> bytes:
+    """A zip of `count` empty stored members (over 65,535: zipfile writes zip64 end records)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for index in range(count):
+            archive.writestr(f"{index}.jpg", b"")
+    return buffer.getvalue()
+
+
+def _peak_while_refused(data: bytes, match: str) -> int:
+    """The peak memory traced while archive_entries refuses the archive."""
+    tracemalloc.start()
+    try:
+        with pytest.raises(Rejected, match=match):
+            archive_entries(io.BytesIO(data), limits=LIMITS)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    return peak
+
+
+def test_member_count_is_refused_from_the_end_record_before_the_directory_is_read() -> None:
+    data = _many_empty_members(70_000)  # a zip64 archive of 6.5 MB, written in under 2 s
+    peak = _peak_while_refused(data, "holds 70,000 files, over the limit of 10,000")
+    # zipfile's directory of 70,000 entries took 38 MB; refused first, 70 KB.
+    assert peak < 2 * 1024**2, f"peak {peak:,} bytes"
+
+
+def test_an_end_record_that_understates_the_count_is_caught_in_the_directory() -> None:
+    data = bytearray(_many_empty_members(20_000))
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 8 : end + 12] = (1).to_bytes(2, "little") * 2  # "1 entry", on disk and in all
+    peak = _peak_while_refused(bytes(data), "holds 20,000 files, over the limit of 10,000")
+    assert peak < 4 * 1024**2, f"peak {peak:,} bytes"  # the directory's 1 MB, read once
+
+
+def test_a_directory_over_a_kilobyte_a_member_is_refused() -> None:
+    data = corpus.zip_archive([("a" * 2000 + f"{index}.jpg", b"x") for index in range(3)])
+    with pytest.raises(Rejected, match="the archive's list of files is too large"):
+        archive_entries(io.BytesIO(data), limits=Limits(max_archive_members=3))
+
+
+def test_what_earlier_archives_unpacked_counts_against_the_upload() -> None:
+    data = corpus.zip_archive([("a.jpg", b"x" * 600), ("b.jpg", b"y" * 600)])
+    limits = Limits(max_request_unpacked_bytes=2000)
+    assert len(list(archive_entries(io.BytesIO(data), limits=limits, request_unpacked=800))) == 2
+    with pytest.raises(Rejected, match="with the archives before it, this upload unpacks to"):
+        archive_entries(io.BytesIO(data), limits=limits, request_unpacked=801)

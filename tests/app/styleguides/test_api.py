@@ -3,6 +3,7 @@
 import io
 
 from fastapi.testclient import TestClient
+from fpdf import FPDF
 from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -109,3 +110,21 @@ def test_terms_form_needs_a_guide_first(client: TestClient, brand: Brand) -> Non
     )
     assert response.status_code == 422
     assert "upload a style guide" in response.text
+
+
+def test_pdf_over_the_page_limit_is_refused_and_leaves_nothing(
+    client: TestClient, brand: Brand, settings, session: Session, store: LocalBlobStore
+) -> None:
+    settings.MAX_STYLEGUIDE_PAGES = 1
+    doc = FPDF()
+    doc.set_font("helvetica", size=12)
+    for text in ("Prefer: calfskin", "Avoid: cheap"):
+        doc.add_page()
+        doc.text(10, 10, text)
+    response = client.post(
+        "/api/v1/brands/maison/styleguides", files={"file": ("guide.pdf", bytes(doc.output()))}
+    )
+    assert response.status_code == 422
+    assert response.json()["detail"] == "the PDF has 2 pages, over the limit of 1"
+    assert session.scalar(select(func.count()).select_from(StyleGuideVersion)) == 0
+    assert store.list_keys() == []

@@ -1,4 +1,5 @@
 import io
+import time
 
 import pytest
 from fpdf import FPDF
@@ -141,3 +142,32 @@ def test_small_limits_are_shown_in_kilobytes() -> None:
 
 def test_exactly_the_limit_is_accepted() -> None:
     assert extract(b"a" * 100, max_bytes=100).text == "a" * 100
+
+
+def test_pdf_over_the_page_limit_is_unreadable() -> None:
+    data = pdf("Maison voice", "Prefer: calfskin", "Avoid: cheap")
+    with pytest.raises(Unreadable, match=r"^the PDF has 3 pages, over the limit of 2$"):
+        styleguide_extract(data, filename="guide.pdf", max_bytes=LIMIT, max_pages=2)
+    assert extract(data, "guide.pdf").text.count("\n\n") == 2  # within the default: read
+
+
+def test_pdf_past_its_time_budget_is_unreadable() -> None:
+    data = pdf(*["Prefer: calfskin (not: leather)"] * 20)
+    with pytest.raises(Unreadable, match=r"took longer than 0 s; upload it as text or Markdown"):
+        styleguide_extract(data, filename="guide.pdf", max_bytes=LIMIT, max_seconds=0)
+
+
+def test_pdf_page_too_big_to_parse_is_unreadable() -> None:
+    # 80,000 drawing commands compress to 18 KB but unpack to 2.5 MB of content stream,
+    # which pypdf would parse in one step that no budget can interrupt.
+    doc = FPDF()
+    doc.set_font("helvetica", size=12)
+    doc.add_page()
+    doc.text(10, 10, "Prefer: calfskin")
+    for i in range(80_000):
+        doc.line(1, 1, 2 + i % 100, 3)
+    started = time.monotonic()
+    assert unreadable(bytes(doc.output()), "guide.pdf") == (
+        "page 1 of the PDF is too complex to read its text"
+    )
+    assert time.monotonic() - started < 2

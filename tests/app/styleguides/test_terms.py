@@ -1,3 +1,5 @@
+import time
+
 import pytest
 
 from app.styleguides.terms import Term, terms_format, terms_parse
@@ -186,3 +188,34 @@ def test_parse_format_round_trip(text: str) -> None:
     terms = terms_parse(text)
     assert terms
     assert terms_parse(terms_format(terms)) == terms
+
+
+# Hostile guides: long runs of spaces where the rule pattern once tried every split of the run
+# between two adjacent `\s*` (quadratic; 20,000 spaces took 8.6 s and held the GIL).
+HOSTILE_LINES = {
+    "spaces": lambda n: " " * n,
+    "spaces after a keyword": lambda n: "Prefer" + " " * n + "x",
+    "spaces after a list marker": lambda n: "- " + " " * n + "x",
+    "spaces among alternatives": lambda n: "Prefer: x (not: a" + " " * n + "b)",
+    "a guide of junk": lambda n: "\n".join(
+        line(n // 40) for line in [lambda k: "**Prefer" + " " * k + "*", lambda k: "* " * k] * 10
+    ),
+}
+
+
+def _best_parse_seconds(text: str) -> float:
+    """The fastest of three parses: the least disturbed by other work on the machine."""
+    times = []
+    for _ in range(3):
+        start = time.perf_counter()
+        terms_parse(text)
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+@pytest.mark.parametrize("build", HOSTILE_LINES.values(), ids=HOSTILE_LINES.keys())
+def test_parsing_time_grows_linearly_with_the_line(build) -> None:
+    small, large = _best_parse_seconds(build(2_000)), _best_parse_seconds(build(20_000))
+    # Ten times the text: ten times the time when linear, a hundred when quadratic. The
+    # slack absorbs timer noise on parses that take microseconds.
+    assert large < 20 * small + 0.005, (small, large)
