@@ -1,6 +1,7 @@
 """A run from claim to outcome: read the rows, train with progress, keep the adapter and the
 run card, record the result. Exactly one worker works on a run at a time (see Lease)."""
 
+import json
 import logging
 import shutil
 import threading
@@ -44,6 +45,7 @@ class RunJob:
     """What a run needs, read once from its rows."""
 
     base: str
+    base_name: str  # what the adapter's config calls its base, on the user's machine
     revision: str | None
     settings: TrainSettings
     item_keys: list[tuple[str, str]]  # (blob key of the original, the answer to learn)
@@ -127,9 +129,25 @@ def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) 
             log_append(session.get_one(Run, run_id), "the worker stopped; the run will resume")
     else:
         key = f"runs/{run_id}/adapter.zip"
+        adapter_config_name_base(result.adapter_dir, job.base_name)
         store().put(key, folder_zip(result.adapter_dir))
         _succeed(run_id, key, result)
         _evaluate_after(run_id, result.adapter_dir)
+
+
+def adapter_base_name(source: str, name: str) -> str:
+    """The base as a user names it: the hub id or relative path it was registered by, or its
+    name for a folder of the worker's machine (which the user's machine does not have)."""
+    return name if Path(source).is_absolute() else source
+
+
+def adapter_config_name_base(adapter_dir: Path, base_name: str) -> None:
+    """PEFT writes the path the worker loaded the base from; the download names it as
+    registered, so that `AutoPeftModel.from_pretrained` finds it on the user's machine."""
+    config_path = adapter_dir / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = base_name
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True))
 
 
 def _evaluate_after(run_id: int, adapter_dir: Path) -> None:
@@ -152,6 +170,7 @@ def _job(run_id: int) -> RunJob:
         settings = train_settings_of(run)
         return RunJob(
             base=basemodel_location(run.base_model),
+            base_name=adapter_base_name(run.base_model.source, run.base_model.name),
             revision=run.base_model.revision or None,
             settings=settings,
             item_keys=[

@@ -3,6 +3,7 @@ is the embedded one (`sqla+sqlite`), on PostgreSQL it is Redis, as in production
 
 import hashlib
 import io
+import json
 import os
 import re
 import signal
@@ -72,6 +73,9 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     folder = tmp_path / "adapter"
     zipfile.ZipFile(io.BytesIO(adapter.content)).extractall(folder)
     assert {"adapter_config.json", "adapter_model.safetensors"} <= set(os.listdir(folder))
+    # Named as registered (a folder of the worker's machine by its name), not the worker's path.
+    config = json.loads((folder / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "tiny idefics3"
     weights = (folder / "adapter_model.safetensors").read_bytes()
     assert comparison["adapter"]["sha256"] == hashlib.sha256(weights).hexdigest()
 
