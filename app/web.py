@@ -49,5 +49,12 @@ def fragment(
     return HTMLResponse(html, status_code=status_code)
 
 
+def page_or_fragment(request: Request, name: str, block: str, **context: Any) -> HTMLResponse:
+    """The whole page, or only its `block` when htmx polls for it."""
+    if is_htmx(request):
+        return fragment(request, name, block, **context)
+    return page(request, name, **context)
+
+
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"

@@ -42,7 +42,7 @@ from app.autotag.service import (
 from app.brands.models import Brand
 from app.deps import LimitsDep, SessionDep, StoreDep
 from app.errors import Invalid
-from app.web import fragment, is_htmx, page
+from app.web import page, page_or_fragment
 
 api = APIRouter(prefix="/api/v1", tags=["auto-tagging"])
 pages = APIRouter(include_in_schema=False)
@@ -101,12 +101,18 @@ def api_job(job_id: int, access: MerchandiserJob) -> JobOut:
     return JobOut.model_validate(access.row)
 
 
+def _cancel(request: Request, session: SessionDep, access: RowAccess[AutotagJob]) -> None:
+    job_cancel(session=session, job=access.row)
+    audit(
+        request, session, action="autotag.cancel", brand=access.brand, target=f"job {access.row.id}"
+    )
+
+
 @api.post("/autotag/{job_id}/cancel", response_model=JobOut)
 def api_job_cancel(
     request: Request, job_id: int, access: MerchandiserJob, session: SessionDep
 ) -> JobOut:
-    job_cancel(session=session, job=access.row)
-    audit(request, session, action="autotag.cancel", brand=access.brand, target=f"job {job_id}")
+    _cancel(request, session, access)
     return JobOut.model_validate(access.row)
 
 
@@ -284,18 +290,16 @@ def autotag_form(
 @pages.get("/autotag/{job_id}", response_class=HTMLResponse)
 def job_page(request: Request, job_id: int, access: MerchandiserJob) -> HTMLResponse:
     """A job's progress; htmx polls the `progress` block until it ends."""
-    context: dict[str, Any] = {"brand": access.brand, "access": access, "job": access.row}
-    if is_htmx(request):
-        return fragment(request, "autotag/job.html", "progress", **context)
-    return page(request, "autotag/job.html", **context)
+    return page_or_fragment(
+        request, "autotag/job.html", "progress", brand=access.brand, access=access, job=access.row
+    )
 
 
 @pages.post("/autotag/{job_id}/cancel", response_model=None)
 def job_cancel_form(
     request: Request, job_id: int, access: MerchandiserJob, session: SessionDep
 ) -> RedirectResponse:
-    job_cancel(session=session, job=access.row)
-    audit(request, session, action="autotag.cancel", brand=access.brand, target=f"job {job_id}")
+    _cancel(request, session, access)
     return RedirectResponse(request.app.url_path_for("job_page", job_id=job_id), status_code=303)
 
 
@@ -406,10 +410,14 @@ def try_form(
 @pages.get("/tries/{try_id}", response_class=HTMLResponse)
 def try_page(request: Request, try_id: int, access: CreativeTry) -> HTMLResponse:
     """The image and both answers; htmx polls the `answers` block until they are in."""
-    context: dict[str, Any] = {"brand": access.brand, "access": access, "attempt": access.row}
-    if is_htmx(request):
-        return fragment(request, "autotag/try.html", "answers", **context)
-    return page(request, "autotag/try.html", **context)
+    return page_or_fragment(
+        request,
+        "autotag/try.html",
+        "answers",
+        brand=access.brand,
+        access=access,
+        attempt=access.row,
+    )
 
 
 @pages.get("/tries/{try_id}/image", response_class=Response)

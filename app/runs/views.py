@@ -28,7 +28,7 @@ from app.runs.models import Run
 from app.runs.schemas import RunCreate, RunOut
 from app.runs.service import run_cancel, run_create, runs_list
 from app.runs.settings import PRESETS
-from app.web import fragment, is_htmx, page
+from app.web import page, page_or_fragment
 
 api = APIRouter(prefix="/api/v1", tags=["runs"])
 pages = APIRouter(include_in_schema=False)
@@ -245,9 +245,7 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
         "card": RunCard.of(run.card),
         "chart": loss_chart(run.history, run.total_steps),
     }
-    if is_htmx(request):
-        return fragment(request, "runs/run.html", "progress", **context)
-    return page(request, "runs/run.html", **context)
+    return page_or_fragment(request, "runs/run.html", "progress", **context)
 
 
 @pages.post("/runs/{run_id}/cancel", response_model=None)

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from tests import corpus
 from tests.worker.e2e import model_ready, run_get, run_queue, wait_for, worker_process
 
-NEW_IMAGES = 40
+NEW_IMAGES = 12
 
 
 def _job(api: TestClient, job_id: int) -> dict:  # type: ignore[type-arg]
@@ -63,7 +63,10 @@ def test_auto_tag_survives_a_killed_worker_and_reuses_the_loaded_model(
 
     with worker_process(env, log):
         done = wait_for(
-            lambda: _job(api, job_id), lambda j: j["status"] in ("succeeded", "failed"), log=log
+            lambda: _job(api, job_id),
+            lambda j: j["status"] in ("succeeded", "failed"),
+            timeout=600,
+            log=log,
         )
         assert done["status"] == "succeeded", done["error"]
         assert done["detail"]["base_loaded"], "a fresh worker loads the base"
