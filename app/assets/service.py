@@ -245,6 +245,14 @@ def asset_page(
     return rows[:limit], next_cursor
 
 
+def asset_ids_matching(
+    *, session: Session, brand: Brand, filters: AssetFilter, limit: int
+) -> list[int]:
+    """The ids of the brand's assets the gallery's filters show, newest first, at most `limit`."""
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
+    return [a.id for a in session.scalars(query.order_by(key.desc()).limit(limit))]
+
+
 def _asset_query(
     *, session: Session, brand: Brand, filters: AssetFilter
 ) -> tuple[Select[Asset], ColumnElement[int]]:

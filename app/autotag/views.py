@@ -6,7 +6,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from app.assets.service import asset_get
+from app.assets.models import AssetStatus
+from app.assets.service import AssetFilter, asset_get, asset_ids_matching
 from app.assets.views import MEDIA_TYPES
 from app.auth import (
     CreativeRun,
@@ -28,6 +29,7 @@ from app.autotag.schemas import (
     TryOut,
 )
 from app.autotag.service import (
+    MAX_JOB_ASSETS,
     adapter_get,
     assets_to_tag,
     job_cancel,
@@ -276,12 +278,19 @@ def autotag_form(
     request: Request,
     access: MerchandiserBrand,
     session: SessionDep,
-    run_id: Annotated[int, Form()],
+    run_id: Annotated[int | None, Form()] = None,
     scope: Annotated[str, Form()] = "untagged",
-    asset_ids: Annotated[str, Form()] = "",
+    tag: Annotated[str, Form()] = "",
+    status: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
 ) -> RedirectResponse:
-    """Start a job from the adapters page (untagged or all) or the library (a selection)."""
-    ids = [int(i) for i in asset_ids.split(",") if i.strip().isdigit()] or None
+    """Start a job from the adapters page (untagged or all) or the library (what it shows)."""
+    ids = None
+    if scope == "filter":
+        shown = AssetFilter(tag=tag or None, status=AssetStatus(status) if status else None, q=q)
+        ids = asset_ids_matching(
+            session=session, brand=access.brand, filters=shown, limit=MAX_JOB_ASSETS
+        )
     body = AutotagCreate(run_id=run_id, untagged=scope == "untagged", asset_ids=ids)
     job = _queue(request, session, access, body)
     return RedirectResponse(request.app.url_path_for("job_page", job_id=job.id), status_code=303)

@@ -294,3 +294,19 @@ def test_a_try_keeps_the_image_and_sends_a_job(
     attempt = session.get_one(Try, made.json()["id"])
     assert client.get(f"/tries/{attempt.id}/image").content == corpus.png()
     assert client.get(f"/api/v1/tries/{attempt.id}").json()["base"] == ""
+
+
+def test_the_library_auto_tags_what_its_filters_show(
+    client: TestClient, brand: Brand, session: Session, adapter: int, sent: list
+) -> None:
+    scarf, _other = _upload(client, 2, start=200)
+    client.patch(f"/api/v1/assets/{scarf}", json={"tags": ["scarf"]})
+    client.put("/api/v1/brands/maison/adapters/active", json={"run_id": adapter})
+    gallery = client.get("/brands/maison/assets", params={"tag": "scarf"})
+    assert 'id="autotag-shown"' in gallery.text and 'name="tag" value="scarf"' in gallery.text
+    started = client.post(
+        "/brands/maison/autotag", data={"scope": "filter", "tag": "scarf"}, follow_redirects=False
+    )
+    assert started.status_code == 303
+    [(_, [job_id])] = sent
+    assert session.get_one(AutotagJob, job_id).asset_ids == [scarf]
