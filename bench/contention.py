@@ -26,11 +26,12 @@ THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPI
 TRAIN_IMAGES = 60  # about the demo brand's training split
 
 
-def _setups() -> dict[str, dict[str, str]]:
+def _setups(also: list[int]) -> dict[str, dict[str, str]]:
     plain = {k: v for k, v in os.environ.items() if k not in THREAD_ENV}
     return {
         "torch defaults (before)": plain,
         "worker threads (now)": threads_env(setting=settings.WORKER_THREADS, environ=plain),
+        **{f"now, WORKER_THREADS={n}": threads_env(setting=n, environ=plain) for n in also},
     }
 
 
@@ -63,7 +64,7 @@ def _train(steps: int, seconds: float) -> dict[str, float]:
     from app.config import ROOT
     from app.demo.catalogue import catalogue
     from app.demo.render import product_render
-    from worker.config import settings_resolve
+    from app.runs.settings import settings_resolve
     from worker.data import Example
     from worker.train import qlora_train
 
@@ -102,9 +103,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=30, help="training steps per measurement")
     parser.add_argument("--seconds", type=float, default=20, help="training time cap per one")
     parser.add_argument("--repeat", type=int, default=2, help="measurements per figure")
+    parser.add_argument(
+        "--threads", type=int, action="append", default=[], help="also measure this count"
+    )
     args = parser.parse_args(argv)
 
-    setups = _setups()
+    setups = _setups(args.threads)
     figures: dict[tuple[str, bool], list[dict[str, float]]] = {}
     for _ in range(args.repeat):
         for name, env in setups.items():
@@ -139,7 +143,7 @@ def _report(
             f"{name:<26}{threads:>8}{idle:>11.0f}{busy:>11.0f}{idle / busy:>8.1f}x  "
             f"idle {loads(name, False)}, busy {loads(name, True)}"
         )
-    before, now = names
+    before, now = names[:2]
     print(f"busy, now against before: {rate(now, True) / rate(before, True):.1f}x the tokens/s")
 
 
