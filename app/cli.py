@@ -233,10 +233,17 @@ def _worker_argv() -> list[str]:
     ]
 
 
+def _worker_env() -> dict[str, str]:
+    # torch reads its threading environment once, when it loads: the worker starts with it.
+    from worker.threads import threads_env
+
+    return threads_env(setting=settings.WORKER_THREADS, environ=os.environ)
+
+
 @main.command()
 def worker() -> None:
     """Run one worker on the `gpu` queue (one model task at a time)."""
-    os.execv(sys.executable, _worker_argv())
+    os.execve(sys.executable, _worker_argv(), _worker_env())
 
 
 @main.command()
@@ -267,7 +274,9 @@ WORKER_GRACE_SECONDS = 15  # a training step, a checkpoint kept and the worker's
 def _worker_start() -> subprocess.Popen[bytes]:
     """The worker in a process group of its own: serve alone signals it, once, and waits."""
     die_with = functools.partial(_die_with_parent, os.getpid())
-    return subprocess.Popen(_worker_argv(), start_new_session=True, preexec_fn=die_with)
+    return subprocess.Popen(
+        _worker_argv(), env=_worker_env(), start_new_session=True, preexec_fn=die_with
+    )
 
 
 def _die_with_parent(parent: int) -> None:

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     # What a worker keeps loaded between tasks: base models (4-bit) and adapters on each.
     WORKER_MAX_BASES: int = Field(default=1, ge=1)
     WORKER_MAX_ADAPTERS: int = Field(default=4, ge=1)
+    # CPU threads of a worker's model work; 0: one per core the worker may use (its CPU
+    # affinity, capped by a container's CPU quota).
+    WORKER_THREADS: int = Field(default=0, ge=0)
     # Images an auto-tag job captions in one forward pass.
     AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
 

@@ -2,9 +2,14 @@
 
 import sys
 
-from bench import autotag, captions, gallery
+from bench import autotag, captions, contention, gallery
 
-BENCHMARKS = {"gallery": gallery.main, "captions": captions.main, "autotag": autotag.main}
+BENCHMARKS = {
+    "gallery": gallery.main,
+    "captions": captions.main,
+    "autotag": autotag.main,
+    "contention": contention.main,
+}
 
 name, *rest = sys.argv[1:] or ["all"]
 if name == "all":
