@@ -32,8 +32,10 @@ serve: $(STAMP)
 	$(BIN)/atelier serve
 
 ## test: the whole suite on SQLite and PostgreSQL, with a real browser
+# Two test processes on two cores, one thread each, whose idle threads sleep rather than spin
+# (see app/threads.py: a spinning thread starves the others on a busy machine).
 test: $(STAMP) browser
-	$(BIN)/pytest -n 2 --dist loadgroup
+	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
 	ATELIER_TEST_BACKENDS=sqlite $(BIN)/pytest -x -q -m "not browser"

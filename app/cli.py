@@ -235,7 +235,7 @@ def _worker_argv() -> list[str]:
 
 def _worker_env() -> dict[str, str]:
     # torch reads its threading environment once, when it loads: the worker starts with it.
-    from worker.threads import threads_env
+    from app.threads import threads_env
 
     return threads_env(setting=settings.WORKER_THREADS, environ=os.environ)
 

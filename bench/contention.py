@@ -3,7 +3,7 @@
 The quick-demo preset trains the demo base model on the demo brand's photos, as the one-click
 run does, for a few steps. "Busy" is the same with one `yes > /dev/null` beside it. Two set-ups:
 torch's defaults (a thread per core, OpenMP threads that spin while they wait: the worker
-before) and the worker's (`worker.threads`: threads sized to the usable cores, a passive wait
+before) and the worker's (`app.threads`: threads sized to the usable cores, a passive wait
 policy). Each measurement runs in a fresh process, so that OpenMP reads its environment anew,
 and the set-ups alternate. The machine may be shared: the load average is printed beside each
 figure (it counts the `yes` too).
@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from app.config import settings
-from worker.threads import cpus_usable, threads_env
+from app.threads import cpus_usable, threads_env
 
 THREAD_ENV = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 TRAIN_IMAGES = 60  # about the demo brand's training split

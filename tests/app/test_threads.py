@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from worker.threads import cpus_usable, threads_count, threads_env
+from app.threads import cpus_usable, threads_count, threads_env
 
 NO_CGROUP = Path("/nonexistent/cpu.max")
 CORES = len(os.sched_getaffinity(0))
@@ -28,7 +28,7 @@ def test_without_a_quota_every_core_of_the_affinity() -> None:
 
 def test_affinity_narrows_the_count() -> None:
     code = (
-        "import os; from pathlib import Path; from worker.threads import cpus_usable;"
+        "import os; from pathlib import Path; from app.threads import cpus_usable;"
         "os.sched_setaffinity(0, {min(os.sched_getaffinity(0))});"
         "print(cpus_usable(cpu_max=Path('/nonexistent')))"
     )
