@@ -8,6 +8,7 @@
     const fields = document.getElementById("review-edit");
     fields.hidden = false;
     for (const input of fields.querySelectorAll("input")) input.disabled = false;
+    document.getElementById("accept").disabled = false; // what is typed can be accepted
     document.getElementById("edit-caption").focus();
   }
 
@@ -29,7 +30,8 @@
     } else if (event.key === "k" && item.dataset.previous) {
       window.location.assign(item.dataset.previous);
     } else if (event.key === "a") {
-      decide("accept");
+      // An answer with nothing to accept (not understood) opens for editing instead.
+      document.getElementById("accept").disabled ? edit() : decide("accept");
     } else if (event.key === "r") {
       decide("reject");
     } else if (event.key === "e") {
