@@ -1,7 +1,7 @@
 """Fine-tuning runs: queue (after the commit), read, cancel. The worker does the rest."""
 
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 
 from celery import Celery
 from sqlalchemy import select
@@ -14,8 +14,9 @@ from app.datasets.models import DatasetVersion
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import job_send
+from app.runs.card import RunCard
 from app.runs.models import Run, RunStatus
-from app.runs.settings import TrainSettings, settings_hash, settings_resolve
+from app.runs.settings import PRESETS, TrainSettings, settings_hash, settings_resolve, steps_planned
 from app.styleguides.service import styleguide_terms
 
 TRAIN_TASK = "atelier.run_train"
@@ -67,6 +68,46 @@ def run_instruction(*, session: Session, brand: Brand, settings: TrainSettings) 
     if not settings.style_terms_in_prompt:
         return settings.instruction
     return styleguide_terms(session=session, brand=brand).instruction(settings.instruction)
+
+
+# Seconds per step of the demo captioner with quick-demo on 2 idle CPU cores, measured with
+# `python -m bench contention` (about 0.25 beside one busy process); the guess for a brand
+# that has not trained yet.
+DEMO_SECONDS_PER_STEP = 0.10
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a preset would cost on the brand's approved images, before a run starts."""
+
+    preset: str
+    steps: int
+    seconds: float | None  # None: nothing to go by yet
+    measured: bool  # from the brand's own last run of this preset, not the demo figure
+
+
+def run_estimates(*, session: Session, brand: Brand, train_images: int) -> list[Estimate]:
+    """For each preset, its steps on `train_images` images and, when there is something to go
+    by, its training time: the brand's last succeeded run of that preset (seconds per step of
+    its card), else the demo model's measured figure for quick-demo."""
+    estimates = []
+    for name, preset in PRESETS.items():
+        steps = steps_planned(preset, train_images)
+        last = session.scalar(
+            select(Run)
+            .where(Run.brand_id == brand.id, Run.preset == name, Run.status == RunStatus.succeeded)
+            .order_by(Run.id.desc())
+            .limit(1)
+        )
+        card = RunCard.of(last.card) if last is not None else None
+        if card is not None and card.steps:
+            seconds, measured = steps * card.wall_seconds / card.steps, True
+        elif name == "quick-demo":
+            seconds, measured = steps * DEMO_SECONDS_PER_STEP, False
+        else:
+            seconds, measured = None, False
+        estimates.append(Estimate(name, steps, seconds, measured))
+    return estimates
 
 
 def run_get(*, session: Session, run_id: int, brand: Brand | None = None) -> Run:

@@ -4,6 +4,7 @@ them, the worker reads them back (`worker/config.py` turns them into library con
 
 import hashlib
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
@@ -200,3 +201,11 @@ def train_settings_of(run: Run) -> TrainSettings:
     """The run's settings as stored (fields added since take their defaults)."""
     known = {f.name for f in fields(TrainSettings)}
     return TrainSettings(**{k: v for k, v in run.settings.items() if k in known})
+
+
+def steps_planned(s: TrainSettings, train_images: int) -> int:
+    """The optimizer steps a run of `s` takes over `train_images` images."""
+    if s.max_steps > 0:
+        return s.max_steps
+    per_epoch = math.ceil(train_images / (s.batch_size * s.grad_accum))
+    return math.ceil(per_epoch * s.epochs)

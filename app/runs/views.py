@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from app.assets.service import asset_counts
 from app.auth import (
     AdminBrand,
     AdminRun,
@@ -26,7 +27,7 @@ from app.runs.card import RunCard
 from app.runs.chart import loss_chart
 from app.runs.models import Run
 from app.runs.schemas import RunCreate, RunOut
-from app.runs.service import run_cancel, run_create, runs_list
+from app.runs.service import run_cancel, run_create, run_estimates, runs_list
 from app.runs.settings import PRESETS
 from app.web import page, page_or_fragment
 
@@ -127,10 +128,21 @@ def _runs_page(
         datasets=datasets_list(session=session, brand=access.brand),
         models=basemodels_list(session=session),
         presets=list(PRESETS),
+        estimates=run_estimates(
+            session=session,
+            brand=access.brand,
+            train_images=_train_images(session, access, request.app.state.settings),
+        ),
         rating=_rating(session, access),
         tasks=TASKS,
         error=error,
     )
+
+
+def _train_images(session: SessionDep, access: BrandAccess, settings: Settings) -> int:
+    """About how many images a run frozen from the approved ones now would train on."""
+    approved = asset_counts(session=session, brand=access.brand)["approved"]
+    return max(1, round(approved * (1 - settings.RUN_VALIDATION_FRACTION)))
 
 
 def _rating(session: SessionDep, access: BrandAccess) -> dict[int, RatingProgress]:

@@ -10,7 +10,8 @@ from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import Split
 from app.datasets.service import split_of
-from app.runs.models import Run
+from app.runs.card import RunCard
+from app.runs.models import Run, RunStatus
 from tests import corpus
 
 DATASETS = "/api/v1/brands/maison/datasets"
@@ -172,3 +173,39 @@ def test_a_run_fixes_its_instruction_with_the_guides_terms_when_queued(
     )
     again = client.get(f"/api/v1/runs/{termed['id']}").json()
     assert again["instruction"] == termed["instruction"]
+
+
+def test_the_run_form_estimates_each_presets_steps_and_time(
+    client: TestClient, brand: Brand, session: Session
+) -> None:
+    approve(client, 10)  # 8 to train on, with a fifth held out
+    form = client.get("/brands/maison/runs").text
+    # quick-demo: 40 epochs of 8 images in batches of 4.
+    assert "quick-demo · 80 steps · about 0.1 min" in form
+    assert "standard · 6 steps</option>" in form, "no time to go by for standard yet"
+    dataset = client.post(DATASETS).json()
+    run = Run(
+        brand_id=brand.id,
+        base_model_id=1,
+        dataset_id=dataset["id"],
+        status=RunStatus.succeeded,
+        preset="standard",
+        settings={},
+        settings_hash="0" * 64,
+        instruction="x",
+        card=RunCard(
+            **dict.fromkeys(("base_model", "base_revision", "dataset_hash"), "x"),
+            **dict.fromkeys(("settings_hash", "preset"), "x"),
+            **dict.fromkeys(("dataset_version", "trainable_params", "total_params"), 1),
+            **dict.fromkeys(("base_weights_bytes_4bit", "base_weights_bytes_16bit"), 1),
+            **dict.fromkeys(("peak_rss_bytes", "cuda_max_allocated_bytes", "adapter_bytes"), 1),
+            **dict.fromkeys(("trainable_share", "samples_per_second", "tokens_per_second"), 1.0),
+            train_loss=1.0,
+            steps=6,
+            wall_seconds=120.0,
+        ).to_json(),
+    )
+    session.add(run)
+    session.commit()
+    form = client.get("/brands/maison/runs").text
+    assert "standard · 6 steps · about 2.0 min" in form, "measured on the brand's last run"
