@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -180,9 +180,18 @@ def asset_ingest_image(
     report.accepted.append((filename, asset))
 
 
-def _by_name(tags: list[Tag]) -> list[Tag]:
-    # The order a loaded collection has (see Asset.tags), so that fresh and reloaded agree.
-    return sorted(tags, key=lambda tag: tag.name)
+def asset_tags_set(*, session: Session, asset: Asset, tags: list[Tag]) -> None:
+    """Give the asset these tags, in this order (the order it is read back in)."""
+    asset.tags = tags
+    session.flush()
+    # The link rows are written by the relationship, which knows no order: number them after.
+    if tags:
+        session.execute(
+            update(asset_tags)
+            .where(asset_tags.c.asset_id == bindparam("a"), asset_tags.c.tag_id == bindparam("t"))
+            .values(position=bindparam("p")),
+            [{"a": asset.id, "t": tag.id, "p": i} for i, tag in enumerate(tags)],
+        )
 
 
 def _asset_by_hash(*, session: Session, brand: Brand, sha256: str) -> Asset | None:
@@ -213,10 +222,9 @@ def _asset_add(
         size_bytes=len(checked.data),
         caption=caption.strip(),
         status=AssetStatus.pending,
-        tags=_by_name(tags),
     )
     session.add(asset)
-    session.flush()
+    asset_tags_set(session=session, asset=asset, tags=tags)
     return asset
 
 
@@ -307,7 +315,11 @@ def asset_update(
             raise Invalid(f"the caption is longer than {MAX_CAPTION_LENGTH} characters")
         asset.caption = caption.strip()
     if tags is not None:
-        asset.tags = _by_name(tags_resolve(session=session, brand=brand, names=tags))
+        asset_tags_set(
+            session=session,
+            asset=asset,
+            tags=tags_resolve(session=session, brand=brand, names=tags),
+        )
     if status is not None:
         asset.status = status
     session.flush()
