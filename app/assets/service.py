@@ -245,7 +245,8 @@ def asset_page(
     query, key = _asset_query(session=session, brand=brand, filters=filters)
     if cursor:
         query = query.where(key < _cursor_decode(cursor))
-    rows = list(session.scalars(query.order_by(key.desc()).limit(limit + 1)))
+    query = query.options(selectinload(Asset.tags)).order_by(key.desc()).limit(limit + 1)
+    rows = list(session.scalars(query))
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -258,7 +259,7 @@ def _asset_query(
     With a tag, paging walks the (tag_id, asset_id) index of the link table backwards
     instead of scanning every asset that has the tag.
     """
-    query = select(Asset).where(Asset.brand_id == brand.id).options(selectinload(Asset.tags))
+    query = select(Asset).where(Asset.brand_id == brand.id)
     key: ColumnElement[int] = Asset.id.expression
     if filters.tag:
         name = " ".join(filters.tag.split()).lower()
@@ -278,6 +279,26 @@ def _asset_query(
             )
         )
     return query, key
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The ids either side of an asset in the gallery's order (newest first), if any."""
+
+    newer: int | None
+    older: int | None
+
+
+def asset_neighbours(
+    *, session: Session, brand: Brand, asset_id: int, filters: AssetFilter
+) -> Neighbours:
+    """The assets before and after this one in the gallery, as filtered."""
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
+    ids = query.with_only_columns(key).limit(1)
+    return Neighbours(
+        newer=session.scalar(ids.where(key > asset_id).order_by(key.asc())),
+        older=session.scalar(ids.where(key < asset_id).order_by(key.desc())),
+    )
 
 
 def _like_escape(text: str) -> str:

@@ -15,6 +15,7 @@ from app.assets.service import (
     asset_counts,
     asset_get,
     asset_ingest,
+    asset_neighbours,
     asset_page,
     asset_update,
     tag_names,
@@ -222,6 +223,7 @@ def gallery_page(
         "items": items,
         "next_cursor": next_cursor,
         "filters": filters,
+        "kept": _kept(filters),
         "statuses": list(AssetStatus),
     }
     if is_htmx(request) and cursor:
@@ -253,13 +255,40 @@ def upload_form(
     )
 
 
+def _kept(filters: AssetFilter) -> dict[str, str]:
+    """The gallery filters as query parameters, for links that stay within them."""
+    kept = {
+        "tag": filters.tag or "",
+        "status": filters.status.value if filters.status else "",
+        "q": filters.q or "",
+    }
+    return {name: value for name, value in kept.items() if value}
+
+
 @pages.get("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse)
 def asset_page_view(
-    request: Request, asset_id: int, access: CreativeBrand, session: SessionDep
+    request: Request,
+    asset_id: int,
+    access: CreativeBrand,
+    session: SessionDep,
+    tag: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
 ) -> HTMLResponse:
+    """One asset, with the previous and next ones of the gallery as it was filtered."""
     asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
+    filters = AssetFilter(tag=tag or None, status=_status(status), q=q or None)
     return page(
-        request, "assets/detail.html", brand=access.brand, access=access, asset=asset, error=None
+        request,
+        "assets/detail.html",
+        brand=access.brand,
+        access=access,
+        asset=asset,
+        error=None,
+        kept=_kept(filters),
+        neighbours=asset_neighbours(
+            session=session, brand=access.brand, asset_id=asset.id, filters=filters
+        ),
     )
 
 
