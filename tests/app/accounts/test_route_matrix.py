@@ -130,6 +130,7 @@ POLICY = {
     ("GET", "/brands/{slug}/styleguide"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
+    ("POST", "/brands/{slug}/styleguide/confirm"): "brand:creative",
     ("POST", "/brands/{slug}/upload"): "brand:creative",
     ("GET", "/healthz"): "public",
     ("GET", "/invite"): "public",
