@@ -69,6 +69,8 @@ class Asset(Timestamped, Base):
         Enum(AssetStatus, native_enum=False, length=16, validate_strings=True),
         default=AssetStatus.pending,
     )
+    # Why a merchandiser rejected it (optional); cleared when it is approved or reopened.
+    reject_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
     tags: Mapped[list[Tag]] = relationship(

@@ -17,6 +17,7 @@ from app.storage import BlobStore, blob_stage
 
 MAX_TAG_LENGTH = 100
 MAX_CAPTION_LENGTH = 2000
+MAX_REASON_LENGTH = 500
 
 
 @dataclass
@@ -329,8 +330,10 @@ def asset_update(
     caption: str | None = None,
     tags: Sequence[str] | None = None,
     status: AssetStatus | None = None,
+    reason: str | None = None,
 ) -> Asset:
-    """Edit an asset's caption, tags or review status; fields left as None stay as they are."""
+    """Edit an asset's caption, tags or review status (a rejection with an optional reason);
+    fields left as None stay as they are."""
     if caption is not None:
         if len(caption) > MAX_CAPTION_LENGTH:
             raise Invalid(f"the caption is longer than {MAX_CAPTION_LENGTH} characters")
@@ -343,8 +346,47 @@ def asset_update(
         )
     if status is not None:
         asset.status = status
+        reason = " ".join((reason or "").split())
+        if len(reason) > MAX_REASON_LENGTH:
+            raise Invalid(f"the reason is longer than {MAX_REASON_LENGTH} characters")
+        asset.reject_reason = reason if status == AssetStatus.rejected else ""
     session.flush()
     return asset
+
+
+def asset_next_pending(
+    *, session: Session, brand: Brand, after: int, filters: AssetFilter
+) -> int | None:
+    """The pending asset to review after `after`: the next older in the gallery, else the
+    newest still pending (the filters' tag and search kept)."""
+    pending = AssetFilter(tag=filters.tag, status=AssetStatus.pending, q=filters.q)
+    query, key = _asset_query(session=session, brand=brand, filters=pending)
+    ids = query.with_only_columns(key).order_by(key.desc()).limit(1)
+    return session.scalar(ids.where(key < after)) or session.scalar(ids.where(key != after))
+
+
+def assets_approve(*, session: Session, brand: Brand, filters: AssetFilter) -> list[int]:
+    """Approve every pending asset that the filters' tag and search match; their ids."""
+    pending = AssetFilter(tag=filters.tag, status=AssetStatus.pending, q=filters.q)
+    query, key = _asset_query(session=session, brand=brand, filters=pending)
+    ids = list(session.scalars(query.with_only_columns(key).order_by(key.desc())))
+    for chunk in range(0, len(ids), 500):
+        session.execute(
+            update(Asset)
+            .where(Asset.id.in_(ids[chunk : chunk + 500]))
+            .values(status=AssetStatus.approved, reject_reason="")
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def asset_count(*, session: Session, brand: Brand, filters: AssetFilter) -> int:
+    """How many of the brand's assets the filters match."""
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
+    return (
+        session.scalar(select(func.count()).select_from(query.with_only_columns(key).subquery()))
+        or 0
+    )
 
 
 def asset_counts(*, session: Session, brand: Brand) -> dict[str, int]:

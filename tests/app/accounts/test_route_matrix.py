@@ -132,6 +132,7 @@ POLICY = {
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide/confirm"): "brand:creative",
     ("POST", "/brands/{slug}/upload"): "brand:creative",
+    ("POST", "/brands/{slug}/approvals"): "brand:merchandiser",
     ("GET", "/healthz"): "public",
     ("GET", "/invite"): "public",
     ("POST", "/invite"): "public",
