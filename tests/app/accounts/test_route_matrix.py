@@ -138,6 +138,7 @@ POLICY = {
     ("GET", "/brands/{slug}/datasets/{version}"): "brand:creative",
     ("GET", "/brands/{slug}/datasets/{version}/diff/{other}"): "brand:creative",
     ("GET", "/brands/{slug}/datasets-compare"): "brand:creative",
+    ("GET", "/brands/{slug}/base-models"): "brand:creative",
     ("GET", "/healthz"): "public",
     ("GET", "/invite"): "public",
     ("POST", "/invite"): "public",
