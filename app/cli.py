@@ -148,6 +148,7 @@ def user_create_command(
 
     from app.accounts.models import Role
     from app.accounts.service import membership_set, token_create, user_by_email, user_create
+    from app.audit.service import audit_record
     from app.brands.service import brand_get
     from app.errors import DomainError
 
@@ -164,6 +165,15 @@ def user_create_command(
                     click.echo(f"password: {chosen}")
             if brand is not None:
                 membership_set(session=session, brand=brand, user=person, role=Role(role))
+                audit_record(
+                    session=session,
+                    actor=None,
+                    brand=brand,
+                    action="member.add",
+                    target=person.email,
+                    role=role,
+                    via="cli",
+                )
             _, secret = token_create(
                 session=session,
                 user=person,

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.assets.images import image_to_rgb
 from app.assets.models import Asset
+from app.audit.service import audit_record
 from app.autotag.models import AutotagJob, Suggestion, Try
 from app.autotag.service import suggestion_flags, vocabulary
 from app.basemodels.service import basemodel_location
@@ -197,6 +198,15 @@ def _job_finish(
         job = session.get_one(AutotagJob, job_id)
         job.status, job.finished_at, job.error = status, utcnow(), error
         job.detail = {**job.detail, **(detail or {})}
+        audit_record(
+            session=session,
+            actor=None,
+            brand=session.get_one(Brand, job.brand_id),
+            action=f"autotag.{status.value}",
+            target=f"auto-tag job {job.id}",
+            done=job.done,
+            total=job.total,
+        )
 
 
 # --- tries -----------------------------------------------------------------------------------

@@ -11,8 +11,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy.orm import Session
+
 from app.assets.images import image_to_rgb
+from app.audit.service import audit_record
 from app.basemodels.service import basemodel_location
+from app.brands.models import Brand
 from app.config import VAR, settings
 from app.datasets.models import Split
 from app.datasets.service import dataset_originals
@@ -189,6 +193,7 @@ def _succeed(run_id: int, adapter_key: str, result: "TrainResult") -> None:
         run.card = run_card(run=run, result=result).to_json()
         run.status, run.finished_at, run.eta_seconds = RunStatus.succeeded, utcnow(), 0.0
         log_append(run, "succeeded: adapter kept")
+        _audit(session, run)
 
 
 def _finish(run_id: int, status: RunStatus, *, summary: str, trace: str = "") -> None:
@@ -197,6 +202,20 @@ def _finish(run_id: int, status: RunStatus, *, summary: str, trace: str = "") ->
         run.status, run.finished_at = status, utcnow()
         run.error_summary, run.error_trace = summary[:500], trace
         log_append(run, f"{status.value}: {summary}")
+        _audit(session, run, summary=summary[:200])
+
+
+def _audit(session: Session, run: Run, **detail: str) -> None:
+    """The run's outcome in its brand's audit log, by no person: the worker."""
+    brand = session.get_one(Brand, run.brand_id)
+    audit_record(
+        session=session,
+        actor=None,
+        brand=brand,
+        action=f"run.{run.status.value}",
+        target=f"run {run.id}",
+        **detail,
+    )
 
 
 def run_card(*, run: Run, result: "TrainResult") -> RunCard:

@@ -29,6 +29,9 @@ asset_tags = Table(
     Base.metadata,
     Column("asset_id", ForeignKey("assets.id", ondelete="CASCADE"), primary_key=True),
     Column("tag_id", ForeignKey("tags.id", ondelete="CASCADE"), primary_key=True),
+    # Tags keep the order the person gave them (see asset_tags_set); 0 for rows written
+    # without one, which then fall back to alphabetical order.
+    Column("position", Integer, nullable=False, server_default="0"),
     # The gallery filters by tag, newest first: find a tag's assets without touching the rest.
     Index("ix_asset_tags_tag_id_asset_id", "tag_id", "asset_id"),
 )
@@ -66,9 +69,13 @@ class Asset(Timestamped, Base):
         Enum(AssetStatus, native_enum=False, length=16, validate_strings=True),
         default=AssetStatus.pending,
     )
+    # Why a merchandiser rejected it (optional); cleared when it is approved or reopened.
+    reject_reason: Mapped[str] = mapped_column(Text, default="", server_default="")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
 
-    tags: Mapped[list[Tag]] = relationship(secondary=asset_tags, lazy="raise", order_by=Tag.name)
+    tags: Mapped[list[Tag]] = relationship(
+        secondary=asset_tags, lazy="raise", order_by=[asset_tags.c.position, Tag.name]
+    )
 
     @property
     def original_key(self) -> str:

@@ -3,7 +3,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field, computed_field, field_validator
 
 from app.assets.models import AssetStatus, Tag
-from app.assets.service import MAX_CAPTION_LENGTH, IngestReport
+from app.assets.service import MAX_CAPTION_LENGTH, MAX_REASON_LENGTH, IngestReport
 from app.schemas import Out
 
 
@@ -19,6 +19,7 @@ class AssetOut(Out):
     caption: str
     tags: list[str]
     status: AssetStatus
+    reject_reason: str
     created_at: datetime
     updated_at: datetime
 
@@ -47,6 +48,9 @@ class AssetUpdate(BaseModel):
     caption: str | None = Field(default=None, max_length=MAX_CAPTION_LENGTH)
     tags: list[str] | None = None
     status: AssetStatus | None = None
+    reason: str | None = Field(
+        default=None, max_length=MAX_REASON_LENGTH, description="why, on a rejection"
+    )
 
 
 class IngestedFile(BaseModel):

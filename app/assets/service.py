@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
@@ -17,6 +17,7 @@ from app.storage import BlobStore, blob_stage
 
 MAX_TAG_LENGTH = 100
 MAX_CAPTION_LENGTH = 2000
+MAX_REASON_LENGTH = 500
 
 
 @dataclass
@@ -183,9 +184,18 @@ def asset_ingest_image(
     report.accepted.append((filename, asset))
 
 
-def _by_name(tags: list[Tag]) -> list[Tag]:
-    # The order a loaded collection has (see Asset.tags), so that fresh and reloaded agree.
-    return sorted(tags, key=lambda tag: tag.name)
+def asset_tags_set(*, session: Session, asset: Asset, tags: list[Tag]) -> None:
+    """Give the asset these tags, in this order (the order it is read back in)."""
+    asset.tags = tags
+    session.flush()
+    # The link rows are written by the relationship, which knows no order: number them after.
+    if tags:
+        session.execute(
+            update(asset_tags)
+            .where(asset_tags.c.asset_id == bindparam("a"), asset_tags.c.tag_id == bindparam("t"))
+            .values(position=bindparam("p")),
+            [{"a": asset.id, "t": tag.id, "p": i} for i, tag in enumerate(tags)],
+        )
 
 
 def _asset_by_hash(*, session: Session, brand: Brand, sha256: str) -> Asset | None:
@@ -216,10 +226,9 @@ def _asset_add(
         size_bytes=len(checked.data),
         caption=caption.strip(),
         status=AssetStatus.pending,
-        tags=_by_name(tags),
     )
     session.add(asset)
-    session.flush()
+    asset_tags_set(session=session, asset=asset, tags=tags)
     return asset
 
 
@@ -240,7 +249,8 @@ def asset_page(
     query, key = _asset_query(session=session, brand=brand, filters=filters)
     if cursor:
         query = query.where(key < _cursor_decode(cursor))
-    rows = list(session.scalars(query.order_by(key.desc()).limit(limit + 1)))
+    query = query.options(selectinload(Asset.tags)).order_by(key.desc()).limit(limit + 1)
+    rows = list(session.scalars(query))
     next_cursor = str(rows[limit - 1].id) if len(rows) > limit else None
     return rows[:limit], next_cursor
 
@@ -261,7 +271,7 @@ def _asset_query(
     With a tag, paging walks the (tag_id, asset_id) index of the link table backwards
     instead of scanning every asset that has the tag.
     """
-    query = select(Asset).where(Asset.brand_id == brand.id).options(selectinload(Asset.tags))
+    query = select(Asset).where(Asset.brand_id == brand.id)
     key: ColumnElement[int] = Asset.id.expression
     if filters.tag:
         name = " ".join(filters.tag.split()).lower()
@@ -281,6 +291,26 @@ def _asset_query(
             )
         )
     return query, key
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """The ids either side of an asset in the gallery's order (newest first), if any."""
+
+    newer: int | None
+    older: int | None
+
+
+def asset_neighbours(
+    *, session: Session, brand: Brand, asset_id: int, filters: AssetFilter
+) -> Neighbours:
+    """The assets before and after this one in the gallery, as filtered."""
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
+    ids = query.with_only_columns(key).limit(1)
+    return Neighbours(
+        newer=session.scalar(ids.where(key > asset_id).order_by(key.asc())),
+        older=session.scalar(ids.where(key < asset_id).order_by(key.desc())),
+    )
 
 
 def _like_escape(text: str) -> str:
@@ -311,18 +341,63 @@ def asset_update(
     caption: str | None = None,
     tags: Sequence[str] | None = None,
     status: AssetStatus | None = None,
+    reason: str | None = None,
 ) -> Asset:
-    """Edit an asset's caption, tags or review status; fields left as None stay as they are."""
+    """Edit an asset's caption, tags or review status (a rejection with an optional reason);
+    fields left as None stay as they are."""
     if caption is not None:
         if len(caption) > MAX_CAPTION_LENGTH:
             raise Invalid(f"the caption is longer than {MAX_CAPTION_LENGTH} characters")
         asset.caption = caption.strip()
     if tags is not None:
-        asset.tags = _by_name(tags_resolve(session=session, brand=brand, names=tags))
+        asset_tags_set(
+            session=session,
+            asset=asset,
+            tags=tags_resolve(session=session, brand=brand, names=tags),
+        )
     if status is not None:
         asset.status = status
+        reason = " ".join((reason or "").split())
+        if len(reason) > MAX_REASON_LENGTH:
+            raise Invalid(f"the reason is longer than {MAX_REASON_LENGTH} characters")
+        asset.reject_reason = reason if status == AssetStatus.rejected else ""
     session.flush()
     return asset
+
+
+def asset_next_pending(
+    *, session: Session, brand: Brand, after: int, filters: AssetFilter
+) -> int | None:
+    """The pending asset to review after `after`: the next older in the gallery, else the
+    newest still pending (the filters' tag and search kept)."""
+    pending = AssetFilter(tag=filters.tag, status=AssetStatus.pending, q=filters.q)
+    query, key = _asset_query(session=session, brand=brand, filters=pending)
+    ids = query.with_only_columns(key).order_by(key.desc()).limit(1)
+    return session.scalar(ids.where(key < after)) or session.scalar(ids.where(key != after))
+
+
+def assets_approve(*, session: Session, brand: Brand, filters: AssetFilter) -> list[int]:
+    """Approve every pending asset that the filters' tag and search match; their ids."""
+    pending = AssetFilter(tag=filters.tag, status=AssetStatus.pending, q=filters.q)
+    query, key = _asset_query(session=session, brand=brand, filters=pending)
+    ids = list(session.scalars(query.with_only_columns(key).order_by(key.desc())))
+    for chunk in range(0, len(ids), 500):
+        session.execute(
+            update(Asset)
+            .where(Asset.id.in_(ids[chunk : chunk + 500]))
+            .values(status=AssetStatus.approved, reject_reason="")
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
+def asset_count(*, session: Session, brand: Brand, filters: AssetFilter) -> int:
+    """How many of the brand's assets the filters match."""
+    query, key = _asset_query(session=session, brand=brand, filters=filters)
+    return (
+        session.scalar(select(func.count()).select_from(query.with_only_columns(key).subquery()))
+        or 0
+    )
 
 
 def asset_counts(*, session: Session, brand: Brand) -> dict[str, int]:

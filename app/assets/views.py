@@ -2,6 +2,7 @@
 service.py, access rules in app/auth.py."""
 
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse
@@ -12,14 +13,18 @@ from app.assets.schemas import AssetOut, AssetPage, AssetUpdate, IngestOut
 from app.assets.service import (
     AssetFilter,
     IngestReport,
+    asset_count,
     asset_counts,
     asset_get,
     asset_ingest,
+    asset_neighbours,
+    asset_next_pending,
     asset_page,
     asset_update,
+    assets_approve,
     tag_names,
 )
-from app.auth import BrandAccess, CreativeAsset, CreativeBrand, audit
+from app.auth import BrandAccess, CreativeAsset, CreativeBrand, MerchandiserBrand, audit
 from app.autotag.service import autotag_new_uploads
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid
@@ -140,13 +145,20 @@ def _edit(
     caption: str | None,
     tags: list[str] | None,
     status: AssetStatus | None,
+    reason: str | None = None,
 ) -> None:
     """Apply an edit; moving an asset through review needs the merchandiser role."""
     if status is not None and status != asset.status:
         access.require(Role.merchandiser)
     before = asset.status
     asset_update(
-        session=session, brand=access.brand, asset=asset, caption=caption, tags=tags, status=status
+        session=session,
+        brand=access.brand,
+        asset=asset,
+        caption=caption,
+        tags=tags,
+        status=status,
+        reason=reason,
     )
     action = (
         {
@@ -164,6 +176,7 @@ def _edit(
         brand=access.brand,
         target=f"asset {asset.id}",
         filename=asset.filename,
+        **({"reason": asset.reject_reason} if asset.reject_reason else {}),
     )
 
 
@@ -180,6 +193,7 @@ def api_asset_update(
         caption=body.caption,
         tags=body.tags,
         status=body.status,
+        reason=body.reason,
     )
     return AssetOut.model_validate(access.asset)
 
@@ -222,10 +236,20 @@ def gallery_page(
         "items": items,
         "next_cursor": next_cursor,
         "filters": filters,
+        "kept": _kept(filters),
         "statuses": list(AssetStatus),
     }
     if is_htmx(request) and cursor:
         return fragment(request, "assets/gallery.html", "items", **context)
+    context["bulk"] = (
+        asset_count(
+            session=session,
+            brand=brand,
+            filters=AssetFilter(tag=filters.tag, status=AssetStatus.pending, q=filters.q),
+        )
+        if access.can("merchandiser") and filters.status in (None, AssetStatus.pending)
+        else 0
+    )
     context["tags"] = tag_names(session=session, brand=brand)
     context["counts"] = asset_counts(session=session, brand=brand)
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
@@ -253,13 +277,40 @@ def upload_form(
     )
 
 
+def _kept(filters: AssetFilter) -> dict[str, str]:
+    """The gallery filters as query parameters, for links that stay within them."""
+    kept = {
+        "tag": filters.tag or "",
+        "status": filters.status.value if filters.status else "",
+        "q": filters.q or "",
+    }
+    return {name: value for name, value in kept.items() if value}
+
+
 @pages.get("/brands/{slug}/assets/{asset_id}", response_class=HTMLResponse)
 def asset_page_view(
-    request: Request, asset_id: int, access: CreativeBrand, session: SessionDep
+    request: Request,
+    asset_id: int,
+    access: CreativeBrand,
+    session: SessionDep,
+    tag: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
 ) -> HTMLResponse:
+    """One asset, with the previous and next ones of the gallery as it was filtered."""
     asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
+    filters = AssetFilter(tag=tag or None, status=_status(status), q=q or None)
     return page(
-        request, "assets/detail.html", brand=access.brand, access=access, asset=asset, error=None
+        request,
+        "assets/detail.html",
+        brand=access.brand,
+        access=access,
+        asset=asset,
+        error=None,
+        kept=_kept(filters),
+        neighbours=asset_neighbours(
+            session=session, brand=access.brand, asset_id=asset.id, filters=filters
+        ),
     )
 
 
@@ -271,17 +322,31 @@ def asset_edit_form(
     session: SessionDep,
     caption: Annotated[str, Form()] = "",
     tags: Annotated[str, Form()] = "",
+    reason: Annotated[str, Form()] = "",
     action: Annotated[str, Form()] = "save",
-) -> HTMLResponse | RedirectResponse:
-    """Save caption and tags, and optionally move the asset to another review status."""
+    tag: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
+) -> HTMLResponse | Response:
+    """Save caption and tags, and optionally move the asset to another review status; after
+    an approval or a rejection, on to the next pending asset (within the gallery's filters)."""
     asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
-    status = {
+    decision = {
         "approve": AssetStatus.approved,
         "reject": AssetStatus.rejected,
         "reopen": AssetStatus.pending,
     }.get(action)
     try:
-        _edit(request, session, access, asset, caption=caption, tags=tags.split(","), status=status)
+        _edit(
+            request,
+            session,
+            access,
+            asset,
+            caption=caption,
+            tags=tags.split(","),
+            status=decision,
+            reason=reason,
+        )
     except Invalid as exc:
         session.rollback()
         asset = asset_get(session=session, asset_id=asset_id, brand=access.brand)
@@ -296,6 +361,9 @@ def asset_edit_form(
             caption=caption,
             tags=tags,
         )
+    filters = AssetFilter(tag=tag or None, status=_status(status), q=q or None)
+    if decision in (AssetStatus.approved, AssetStatus.rejected):
+        return _redirect(request, _after_decision(request, session, access, asset, filters))
     if is_htmx(request):
         return fragment(
             request,
@@ -306,8 +374,56 @@ def asset_edit_form(
             asset=asset,
             error=None,
             saved=True,
+            kept=_kept(filters),
         )
-    return RedirectResponse(
-        request.app.url_path_for("asset_page_view", slug=access.brand.slug, asset_id=asset.id),
-        status_code=303,
+    return _redirect(request, _asset_url(request, access, asset.id, filters))
+
+
+def _after_decision(
+    request: Request, session: SessionDep, access: BrandAccess, asset: Asset, filters: AssetFilter
+) -> str:
+    """Where a review decision leads: the next pending asset, else the gallery."""
+    following = asset_next_pending(
+        session=session, brand=access.brand, after=asset.id, filters=filters
     )
+    if following is not None:
+        return _asset_url(request, access, following, filters)
+    gallery = request.app.url_path_for("gallery_page", slug=access.brand.slug)
+    return f"{gallery}?{urlencode(_kept(filters))}".rstrip("?")
+
+
+def _asset_url(request: Request, access: BrandAccess, asset_id: int, filters: AssetFilter) -> str:
+    path = request.app.url_path_for("asset_page_view", slug=access.brand.slug, asset_id=asset_id)
+    return f"{path}?{urlencode(_kept(filters))}".rstrip("?")
+
+
+def _redirect(request: Request, url: str) -> Response:
+    """A redirect that htmx follows as a whole page (its swaps would take a 303's target)."""
+    if is_htmx(request):
+        return Response(status_code=204, headers={"HX-Redirect": url})
+    return RedirectResponse(url, status_code=303)
+
+
+@pages.post("/brands/{slug}/approvals", response_class=RedirectResponse)
+def assets_approve_form(
+    request: Request,
+    access: MerchandiserBrand,
+    session: SessionDep,
+    tag: Annotated[str, Form()] = "",
+    q: Annotated[str, Form()] = "",
+) -> RedirectResponse:
+    """Approve every pending asset that the gallery's tag and search show."""
+    filters = AssetFilter(tag=tag or None, q=q or None)
+    approved = assets_approve(session=session, brand=access.brand, filters=filters)
+    audit(
+        request,
+        session,
+        action="asset.approve_bulk",
+        brand=access.brand,
+        target=f"{len(approved)} asset(s)",
+        tag=tag,
+        q=q,
+        asset_ids=approved[:1000],
+    )
+    gallery = request.app.url_path_for("gallery_page", slug=access.brand.slug)
+    return RedirectResponse(f"{gallery}?{urlencode(_kept(filters))}".rstrip("?"), 303)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
 from app.accounts.models import User
-from app.auth import CurrentUser, Superuser, audit
+from app.auth import CreativeBrand, CurrentUser, Superuser, audit
 from app.basemodels.schemas import BaseModelIn, BaseModelOut
 from app.basemodels.service import basemodel_register, basemodels_list
 from app.deps import SessionDep, SettingsDep
@@ -56,6 +56,22 @@ def basemodels_page(request: Request, user: CurrentUser, session: SessionDep) ->
         models=basemodels_list(session=session),
         error=None,
         can_register=user.is_superuser,
+    )
+
+
+@pages.get("/brands/{slug}/base-models", response_class=HTMLResponse)
+def brand_basemodels_page(
+    request: Request, access: CreativeBrand, session: SessionDep
+) -> HTMLResponse:
+    """The same list, inside a brand's navigation (its runs start from these)."""
+    return page(
+        request,
+        "basemodels/list.html",
+        brand=access.brand,
+        access=access,
+        models=basemodels_list(session=session),
+        error=None,
+        can_register=access.user.is_superuser,
     )
 
 

@@ -20,7 +20,10 @@ def split_of(sha256: str, validation_fraction: float) -> Split:
 
 
 def content_hash(items: list[DatasetItem]) -> str:
-    """sha256 over (image hash, caption, sorted tags) of every item, in image-hash order."""
+    """sha256 over (image hash, caption, sorted tags) of every item, in image-hash order.
+
+    The tags are sorted: their order is how a person reads them (items keep it), not what the
+    images are labelled with, so a reorder alone is the same content and the same version."""
     canonical = sorted([i.sha256, i.caption, sorted(i.tags)] for i in items)
     return hashlib.sha256(json.dumps(canonical, ensure_ascii=False).encode()).hexdigest()
 

@@ -240,13 +240,22 @@ def rate_form(
     choice: Annotated[str, Form()],
 ) -> RedirectResponse:
     item = item_get(session=session, evaluation=_evaluation(session, access), item_id=item_id)
-    rating_record(
+    rating = rating_record(
         session=session,
         run=access.run,
         item=item,
         rater=access.user,
         choice=choice,
         secret=settings.SECRET_KEY,
+    )
+    # The verdict stays out of the log: it would tell other raters which side wins.
+    audit(
+        request,
+        session,
+        action="rating.record",
+        brand=access.brand,
+        target=f"run {access.run.id}, asset {item.asset_id}",
+        unblinded=rating.unblinded,
     )
     return RedirectResponse(
         request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
@@ -258,7 +267,15 @@ def rate_undo_form(
     request: Request, access: MerchandiserRun, session: SessionDep
 ) -> RedirectResponse:
     """Take back one's latest rating of the run; the rating page asks that image again."""
-    rating_undo(session=session, evaluation=_evaluation(session, access), rater=access.user)
+    taken = rating_undo(session=session, evaluation=_evaluation(session, access), rater=access.user)
+    if taken is not None:
+        audit(
+            request,
+            session,
+            action="rating.undo",
+            brand=access.brand,
+            target=f"run {access.run.id}, rating {taken.id}",
+        )
     return RedirectResponse(
         request.app.url_path_for("rate_page", run_id=access.run.id), status_code=303
     )

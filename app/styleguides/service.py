@@ -1,7 +1,9 @@
 """Style guides: every upload and every edit of the terms is a new, immutable version."""
 
 import hashlib
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -10,10 +12,13 @@ from sqlalchemy.orm import Session, selectinload
 from app.brands.models import Brand
 from app.errors import Conflict, Invalid, NotFound
 from app.storage import BlobStore, blob_stage
+from app.styleguides.diff import TermsDiff, guide_terms_of, terms_diff
 from app.styleguides.extract import Unreadable, styleguide_extract
 from app.styleguides.glossary import GuideTerms
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
 from app.styleguides.terms import Term, terms_parse
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def styleguide_upload(
@@ -51,6 +56,57 @@ def styleguide_upload(
     if not store.exists(version.source_key):
         blob_stage(session=session, store=store, key=version.source_key, data=data)
     return version
+
+
+@dataclass(frozen=True)
+class Preview:
+    """A guide uploaded but not yet kept: its file's hash and what it would change."""
+
+    filename: str
+    sha256: str
+    diff: TermsDiff
+
+
+def styleguide_preview(
+    *, session: Session, store: BlobStore, brand: Brand, filename: str, data: bytes, max_bytes: int
+) -> Preview:
+    """Read a guide and say what its terms change, keeping the file until it is confirmed."""
+    try:
+        extracted = styleguide_extract(data, filename=filename, max_bytes=max_bytes)
+    except Unreadable as exc:
+        raise Invalid(str(exc)) from exc
+    sha256 = hashlib.sha256(data).hexdigest()
+    key = _source_key(brand, sha256)
+    # Content-addressed: a preview never confirmed leaves one file that the next upload of the
+    # same guide reuses.
+    if not store.exists(key):
+        blob_stage(session=session, store=store, key=key, data=data)
+    diff = terms_diff(
+        old=styleguide_terms(session=session, brand=brand),
+        new=guide_terms_of(terms_parse(extracted.text)),
+    )
+    return Preview(filename=filename, sha256=sha256, diff=diff)
+
+
+def styleguide_confirm(
+    *, session: Session, store: BlobStore, brand: Brand, filename: str, sha256: str, max_bytes: int
+) -> StyleGuideVersion:
+    """Keep a previewed guide as the new version."""
+    key = _source_key(brand, sha256)
+    if not _SHA256.fullmatch(sha256) or not store.exists(key):
+        raise Invalid("that upload is no longer here; upload the guide again")
+    return styleguide_upload(
+        session=session,
+        store=store,
+        brand=brand,
+        filename=filename,
+        data=store.get(key),
+        max_bytes=max_bytes,
+    )
+
+
+def _source_key(brand: Brand, sha256: str) -> str:
+    return StyleGuideVersion(brand_id=brand.id, sha256=sha256).source_key
 
 
 def styleguide_terms_edit(

@@ -11,8 +11,10 @@ from app.errors import Invalid
 from app.styleguides.models import StyleGuideVersion
 from app.styleguides.schemas import StyleGuideOut
 from app.styleguides.service import (
+    styleguide_confirm,
     styleguide_current,
     styleguide_history,
+    styleguide_preview,
     styleguide_terms_edit,
     styleguide_upload,
     styleguide_version,
@@ -128,18 +130,84 @@ def styleguide_upload_form(
     settings: SettingsDep,
     file: Annotated[UploadFile, File()],
 ) -> HTMLResponse | RedirectResponse:
+    """The first guide is kept at once; a later one first shows what it changes in the terms."""
+    current = styleguide_current(session=session, brand=access.brand)
     try:
-        _upload(request, access=access, session=session, store=store, settings=settings, file=file)
+        if current is None:
+            _upload(
+                request, access=access, session=session, store=store, settings=settings, file=file
+            )
+        else:
+            preview = styleguide_preview(
+                session=session,
+                store=store,
+                brand=access.brand,
+                filename=file.filename or "styleguide",
+                data=_read_capped(file, settings.MAX_STYLEGUIDE_BYTES),
+                max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+            )
+            return page(
+                request,
+                "styleguides/preview.html",
+                brand=access.brand,
+                access=access,
+                guide=current,
+                preview=preview,
+            )
     except Invalid as exc:
-        guide = styleguide_current(session=session, brand=access.brand)
+        session.rollback()
         return _guide_page(
             request,
             access=access,
             session=session,
-            guide=guide,
+            guide=styleguide_current(session=session, brand=access.brand),
             error=f"{file.filename}: {exc}",
             status_code=422,
         )
+    return RedirectResponse(
+        request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
+    )
+
+
+@pages.post("/brands/{slug}/styleguide/confirm", response_class=HTMLResponse, response_model=None)
+def styleguide_confirm_form(
+    request: Request,
+    access: CreativeBrand,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    sha256: Annotated[str, Form()],
+    filename: Annotated[str, Form()],
+) -> HTMLResponse | RedirectResponse:
+    """Keep the previewed guide as the new version."""
+    try:
+        guide = styleguide_confirm(
+            session=session,
+            store=store,
+            brand=access.brand,
+            filename=filename,
+            sha256=sha256,
+            max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+        )
+    except Invalid as exc:
+        session.rollback()
+        return _guide_page(
+            request,
+            access=access,
+            session=session,
+            guide=styleguide_current(session=session, brand=access.brand),
+            error=str(exc),
+            status_code=422,
+        )
+    audit(
+        request,
+        session,
+        action="styleguide.upload",
+        brand=access.brand,
+        target=f"version {guide.version}",
+        filename=guide.filename,
+        terms=len(guide.terms),
+    )
     return RedirectResponse(
         request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
     )

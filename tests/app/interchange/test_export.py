@@ -127,14 +127,14 @@ def test_csv_and_jsonl_manifests_read_as_documented(client: TestClient, brand: B
     assert row == {
         "file": f"images/{tote['sha256']}.jpg",
         "caption": 'Camille tote, "burgundy" calfskin',
-        "tags": "burgundy;calfskin;tote",
+        "tags": "tote;burgundy;calfskin",
     }
     lines = exported(client, "format=jsonl").read("manifest.jsonl").decode().splitlines()
     record = next(json.loads(line) for line in lines if tote["sha256"] in line)
     assert record == {
         "file": row["file"],
         "caption": row["caption"],
-        "tags": ["burgundy", "calfskin", "tote"],
+        "tags": ["tote", "burgundy", "calfskin"],
     }
 
 
@@ -192,7 +192,7 @@ def test_a_dataset_export_is_the_frozen_version_with_its_split(
     [row] = [r for r in rows if tote["sha256"] in r["file"]]
     assert (row["caption"], row["tags"]) == (
         'Camille tote, "burgundy" calfskin',
-        "burgundy;calfskin;tote",
+        "tote;burgundy;calfskin",
     )
 
     body = client.post(f"/api/v1/brands/{copy}/assets", files=[("files", ("v1.zip", data))]).json()
