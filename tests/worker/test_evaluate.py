@@ -296,5 +296,7 @@ def test_per_item_scores_are_the_sentence_scores_of_hypothesis_against_reference
         assert item.chrf == pytest.approx(chrf_sentence(hyp, ref))
         assert item.bleu4 == pytest.approx(bleu4_sentence(hyp, ref))
         assert item.rouge_l == pytest.approx(rouge_l_sentence(hyp, ref))
-    swapped = [(bleu4_sentence(r, h), rouge_l_sentence(r, h)) for h, r in zip(hyps, refs)]
+    swapped = [
+        (bleu4_sentence(r, h), rouge_l_sentence(r, h)) for h, r in zip(hyps, refs, strict=True)
+    ]
     assert swapped != [(i.bleu4, i.rouge_l) for i in items], "these pairs tell a swap apart"

@@ -16,7 +16,7 @@ from app.datasets.models import DatasetVersion
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.leases import JobStatus
 from app.runs.models import Run
-from worker.lease import LeasedTable, Lease
+from worker.lease import Lease, LeasedTable
 
 TABLES = [Run, AutotagJob]
 
