@@ -172,3 +172,19 @@ def test_a_run_fixes_its_instruction_with_the_guides_terms_when_queued(
     )
     again = client.get(f"/api/v1/runs/{termed['id']}").json()
     assert again["instruction"] == termed["instruction"]
+
+
+@pytest.mark.parametrize(
+    "edit", [{"caption": "Odette scarf"}, {"tags": ["scarf", "silk"]}], ids=["caption", "tags"]
+)
+def test_editing_only_a_caption_or_only_the_tags_freezes_a_new_version(
+    client: TestClient, brand: Brand, edit: dict
+) -> None:
+    """The content hash covers each item's caption and its tags, not only its image."""
+    ids = approve(client, 2)
+    first = client.post(DATASETS).json()
+    assert client.patch(f"/api/v1/assets/{ids[0]}", json=edit).status_code == 200
+    second = client.post(DATASETS)
+    assert second.status_code == 201, "an edit of the words is a new version"
+    assert second.json()["version"] == 2
+    assert second.json()["content_hash"] != first["content_hash"]
