@@ -302,14 +302,20 @@ def account_password(
     settings: SettingsDep,
     current: Annotated[str, Form()],
     new: Annotated[str, Form()],
+    revoke_tokens: Annotated[bool, Form()] = False,
 ) -> HTMLResponse | RedirectResponse:
-    """Change the password; every session ends and this browser signs in afresh."""
+    """Change the password; every session ends and this browser signs in afresh. The form
+    offers, ticked, to revoke the person's API tokens too."""
     try:
-        user_password_change(session=session, user=user, current=current, new=new)
+        user_password_change(
+            session=session, user=user, current=current, new=new, revoke_tokens=revoke_tokens
+        )
     except DomainError as exc:
         session.rollback()
         return _account(request, principal, user, session, error=str(exc), status_code=422)
-    audit(request, session, action="password.change", target=user.email)
+    audit(
+        request, session, action="password.change", target=user.email, tokens_revoked=revoke_tokens
+    )
     return _signed_in(request, session=session, settings=settings, user=user, target="/account")
 
 

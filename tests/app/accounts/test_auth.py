@@ -158,6 +158,24 @@ def test_password_change_signs_out_other_sessions(app: FastAPI, person: str) -> 
         assert sign_in(phone, person, "a much longer passphrase")[0] == 303
 
 
+@pytest.mark.parametrize("ticked", [True, False], ids=["tokens-revoked", "tokens-kept"])
+def test_password_change_revokes_api_tokens_when_ticked(
+    app: FastAPI, anon: TestClient, person: str, ticked: bool
+) -> None:
+    """The form offers, ticked by default, to revoke the API tokens too; unticked keeps them."""
+    issued = anon.post("/api/v1/auth/token", data={"email": person, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    with browser(app) as laptop:
+        _, token = sign_in(laptop, person, PASSWORD)
+        form = laptop.get("/account").text
+        assert '<input type="checkbox" name="revoke_tokens" value="true" checked>' in form
+        data = {"current": PASSWORD, "new": "a much longer passphrase", "csrf_token": token}
+        if ticked:  # what a browser sends for the ticked box; an unticked one sends nothing
+            data["revoke_tokens"] = "true"
+        assert laptop.post("/account/password", data=data).status_code == 303
+    assert anon.get("/api/v1/auth/me", headers=bearer).status_code == (401 if ticked else 200)
+
+
 def test_api_tokens_from_password_then_revoked(
     anon: TestClient, person: str, session: Session
 ) -> None:
