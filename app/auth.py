@@ -44,6 +44,19 @@ CSRF_COOKIE = "atelier_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# In production both cookies carry the `__Host-` prefix: a browser then accepts them only
+# Secure, for Path=/ and without a Domain, so a sibling subdomain cannot plant or shadow them.
+HOST_PREFIX = "__Host-"
+
+
+def session_cookie(settings: Settings) -> str:
+    """The session cookie's name under these settings."""
+    return HOST_PREFIX + SESSION_COOKIE if settings.secure_cookies else SESSION_COOKIE
+
+
+def csrf_cookie(settings: Settings) -> str:
+    """The CSRF cookie's name under these settings."""
+    return HOST_PREFIX + CSRF_COOKIE if settings.secure_cookies else CSRF_COOKIE
 
 
 class NotSignedIn(DomainError):
@@ -82,7 +95,7 @@ def authenticate(request: Request, session: SessionDep, settings: SettingsDep) -
         if token is None:
             raise NotSignedIn("the API token is not valid (revoked, expired or mistyped)")
         principal = Principal(user=token.user, via="token", token=token)
-    elif cookie := request.cookies.get(SESSION_COOKIE):
+    elif cookie := request.cookies.get(session_cookie(settings)):
         found = session_resolve(session=session, token=cookie, settings=settings)
         if found is not None:
             principal = Principal(user=found.user, via="session", login_session=found)
@@ -314,7 +327,7 @@ class BodyLimits:
                 if token_resolve(session=session, secret=secret) is None:
                     return "the API token is not valid (revoked, expired or mistyped)"
                 return None
-            cookie = request.cookies.get(SESSION_COOKIE)
+            cookie = request.cookies.get(session_cookie(self.settings))
             if cookie and session_resolve(session=session, token=cookie, settings=self.settings):
                 return None
         return "sign in first"
@@ -344,7 +357,7 @@ class CsrfCookie:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
-        cookie = Request(scope).cookies.get(CSRF_COOKIE)
+        cookie = Request(scope).cookies.get(csrf_cookie(self.settings))
         fresh = cookie is None
         cookie = cookie or secrets.token_urlsafe(32)
         scope.setdefault("state", {})["csrf_token"] = csrf_token_for(self.settings, cookie)
@@ -361,7 +374,8 @@ class CsrfCookie:
 
 def csrf_cookie_header(settings: Settings, value: str) -> bytes:
     secure = "; Secure" if settings.secure_cookies else ""
-    return f"{CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict{secure}".encode()
+    name = csrf_cookie(settings)
+    return f"{name}={value}; Path=/; HttpOnly; SameSite=Strict{secure}".encode()
 
 
 async def csrf_protect(request: Request) -> None:
@@ -373,7 +387,7 @@ async def csrf_protect(request: Request) -> None:
     if request.method not in UNSAFE_METHODS or bearer_secret(request) is not None:
         return
     is_api = request.url.path.startswith("/api/")
-    if is_api and SESSION_COOKIE not in request.cookies:
+    if is_api and session_cookie(request.app.state.settings) not in request.cookies:
         return
     sent = request.headers.get(CSRF_HEADER)
     if sent is None and "form" in request.headers.get("content-type", ""):

@@ -75,8 +75,11 @@ def user_by_email(*, session: Session, email: str) -> User | None:
     return session.scalar(select(User).where(User.email == email.strip().lower()))
 
 
-def user_password_change(*, session: Session, user: User, current: str, new: str) -> None:
-    """Change a password, given the current one; other sessions are signed out."""
+def user_password_change(
+    *, session: Session, user: User, current: str, new: str, revoke_tokens: bool = False
+) -> None:
+    """Change a password, given the current one; other sessions are signed out, and the
+    person's API tokens revoked if asked (a leaked password may have minted some)."""
     if not password_verify(user.password_hash, current):
         raise Invalid("the current password is not right")
     if problem := password_problem(new):
@@ -84,6 +87,9 @@ def user_password_change(*, session: Session, user: User, current: str, new: str
     user.password_hash = password_hash(new)
     for other in sessions_active(session=session, user=user):
         other.revoked_at = utcnow()
+    if revoke_tokens:
+        for token in tokens_of(session=session, user=user):
+            token.revoked_at = token.revoked_at or utcnow()
 
 
 # Memberships -----------------------------------------------------------------------------

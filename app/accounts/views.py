@@ -37,13 +37,13 @@ from app.accounts.service import (
 )
 from app.audit.service import audit_record
 from app.auth import (
-    SESSION_COOKIE,
     CurrentUser,
     PrincipalDep,
     Public,
     audit,
     client_address,
     csrf_cookie_header,
+    session_cookie,
 )
 from app.brands.models import Brand
 from app.config import Settings
@@ -174,7 +174,7 @@ def _signed_in(
     request: Request, *, session: SessionDep, settings: Settings, user: User, target: str
 ) -> RedirectResponse:
     """Open a session for the person, closing the one this browser had, and go on."""
-    if (old := request.cookies.get(SESSION_COOKIE)) and (
+    if (old := request.cookies.get(session_cookie(settings))) and (
         previous := session_resolve(session=session, token=old, settings=settings)
     ):
         previous.revoked_at = utcnow()
@@ -195,7 +195,7 @@ def _signed_in(
     )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
-        SESSION_COOKIE,
+        session_cookie(settings),
         secret,
         max_age=settings.SESSION_MAX_SECONDS,
         httponly=True,
@@ -211,14 +211,21 @@ def _signed_in(
 
 @pages.post("/logout", response_model=None)
 def logout_form(
-    request: Request, principal: PrincipalDep, user: CurrentUser, session: SessionDep
+    request: Request,
+    principal: PrincipalDep,
+    user: CurrentUser,
+    session: SessionDep,
+    settings: SettingsDep,
 ) -> RedirectResponse:
     """Close this browser's session."""
     if principal is not None and principal.login_session is not None:
         principal.login_session.revoked_at = utcnow()
     audit(request, session, action="logout", target=user.email)
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    # Deleted with the attributes it was set with: a browser keeps a __Host- cookie otherwise.
+    response.delete_cookie(
+        session_cookie(settings), httponly=True, samesite="lax", secure=settings.secure_cookies
+    )
     return response
 
 
@@ -302,14 +309,20 @@ def account_password(
     settings: SettingsDep,
     current: Annotated[str, Form()],
     new: Annotated[str, Form()],
+    revoke_tokens: Annotated[bool, Form()] = False,
 ) -> HTMLResponse | RedirectResponse:
-    """Change the password; every session ends and this browser signs in afresh."""
+    """Change the password; every session ends and this browser signs in afresh. The form
+    offers, ticked, to revoke the person's API tokens too."""
     try:
-        user_password_change(session=session, user=user, current=current, new=new)
+        user_password_change(
+            session=session, user=user, current=current, new=new, revoke_tokens=revoke_tokens
+        )
     except DomainError as exc:
         session.rollback()
         return _account(request, principal, user, session, error=str(exc), status_code=422)
-    audit(request, session, action="password.change", target=user.email)
+    audit(
+        request, session, action="password.change", target=user.email, tokens_revoked=revoke_tokens
+    )
     return _signed_in(request, session=session, settings=settings, user=user, target="/account")
 
 

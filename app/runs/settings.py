@@ -21,43 +21,135 @@ COMPUTE_DTYPES = ("auto", "bfloat16", "float16", "float32")
 
 
 @dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: from `low` to `high`, each end included unless
+    open; `also` is one more value allowed outside (max_steps' -1)."""
+
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+    also: float | None = None
+
+    def admits(self, value: float) -> bool:
+        if value == self.also:
+            return True
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above and below
+
+    def __str__(self) -> str:
+        low = f"above {_plain(self.low)}" if self.low_open else f"at least {_plain(self.low)}"
+        high = f"below {_plain(self.high)}" if self.high_open else f"at most {_plain(self.high)}"
+        extra = f"{_plain(self.also)}, or " if self.also is not None else ""
+        return f"{extra}{low} and {high}"
+
+
+def _plain(number: float) -> str:
+    """16777216, not 1.67772e+07; 0.5 stays 0.5."""
+    return str(int(number)) if number == int(number) else str(number)
+
+
+# Every numeric setting is bounded: a run is a GPU's time and memory, and a value past these
+# (a rank of a million, a batch of 100,000, 10^12 steps) is a mistake, never a wish. Each
+# field's help repeats its range.
+RANGES: dict[str, Range] = {
+    "lora_r": Range(1, 256),
+    "lora_alpha": Range(1, 1024),
+    "lora_dropout": Range(0, 1, high_open=True),
+    "learning_rate": Range(0, 1, low_open=True, high_open=True),
+    "epochs": Range(0, 1000, low_open=True),
+    "max_steps": Range(1, 100_000, also=-1),
+    "batch_size": Range(1, 256),
+    "grad_accum": Range(1, 256),
+    "warmup_ratio": Range(0, 1, high_open=True),
+    "weight_decay": Range(0, 1),
+    "max_grad_norm": Range(0, 1000, low_open=True),
+    "max_image_pixels": Range(32 * 32, 4096 * 4096),
+    "max_length": Range(16, 8192),
+    "checkpoint_steps": Range(1, 100_000),
+    "seed": Range(0, 2**31 - 1),
+    "logging_steps": Range(1, 10_000),
+}
+
+
+@dataclass(frozen=True)
 class TrainSettings:
     """Everything that decides how a run trains; stored as JSON on the run's row."""
 
-    lora_r: int = field(default=16, metadata={"help": "LoRA rank: the width of each adapter."})
+    lora_r: int = field(
+        default=16,
+        metadata={"help": f"LoRA rank: the width of each adapter. Allowed: {RANGES['lora_r']}."},
+    )
     lora_alpha: int = field(
-        default=32, metadata={"help": "LoRA scaling numerator; the update is scaled by alpha/r."}
+        default=32,
+        metadata={
+            "help": "LoRA scaling numerator; the update is scaled by alpha/r."
+            f" Allowed: {RANGES['lora_alpha']}."
+        },
     )
     lora_dropout: float = field(
-        default=0.05, metadata={"help": "Dropout on the adapters' input, in [0, 1)."}
+        default=0.05,
+        metadata={"help": f"Dropout on the adapters' input. Allowed: {RANGES['lora_dropout']}."},
     )
     lora_vision: bool = field(
         default=False, metadata={"help": "Also adapt the vision tower's encoder layers."}
     )
-    learning_rate: float = field(default=2e-4, metadata={"help": "Peak learning rate (AdamW)."})
-    epochs: float = field(default=3.0, metadata={"help": "Passes over the training images."})
-    max_steps: int = field(
-        default=-1, metadata={"help": "Optimizer steps in all; -1 lets `epochs` decide."}
+    learning_rate: float = field(
+        default=2e-4,
+        metadata={"help": f"Peak learning rate (AdamW). Allowed: {RANGES['learning_rate']}."},
     )
-    batch_size: int = field(default=4, metadata={"help": "Examples per forward pass."})
+    epochs: float = field(
+        default=3.0,
+        metadata={"help": f"Passes over the training images. Allowed: {RANGES['epochs']}."},
+    )
+    max_steps: int = field(
+        default=-1,
+        metadata={
+            "help": "Optimizer steps in all; -1 lets `epochs` decide."
+            f" Allowed: {RANGES['max_steps']}."
+        },
+    )
+    batch_size: int = field(
+        default=4, metadata={"help": f"Examples per forward pass. Allowed: {RANGES['batch_size']}."}
+    )
     grad_accum: int = field(
-        default=1, metadata={"help": "Forward passes per optimizer step (gradient accumulation)."}
+        default=1,
+        metadata={
+            "help": "Forward passes per optimizer step (gradient accumulation)."
+            f" Allowed: {RANGES['grad_accum']}."
+        },
     )
     warmup_ratio: float = field(
-        default=0.05, metadata={"help": "Share of the steps spent warming the learning rate up."}
+        default=0.05,
+        metadata={
+            "help": "Share of the steps spent warming the learning rate up."
+            f" Allowed: {RANGES['warmup_ratio']}."
+        },
     )
     lr_scheduler: str = field(
         default="cosine", metadata={"help": f"Learning rate schedule: one of {LR_SCHEDULERS}."}
     )
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-    max_grad_norm: float = field(default=1.0, metadata={"help": "Gradient clipping norm."})
+    weight_decay: float = field(
+        default=0.0, metadata={"help": f"AdamW weight decay. Allowed: {RANGES['weight_decay']}."}
+    )
+    max_grad_norm: float = field(
+        default=1.0,
+        metadata={"help": f"Gradient clipping norm. Allowed: {RANGES['max_grad_norm']}."},
+    )
     max_image_pixels: int = field(
         default=512 * 512,
-        metadata={"help": "Images are downscaled (aspect kept) to at most this many pixels."},
+        metadata={
+            "help": "Images are downscaled (aspect kept) to at most this many pixels."
+            f" Allowed: {RANGES['max_image_pixels']}."
+        },
     )
     max_length: int = field(
         default=512,
-        metadata={"help": "Tokens per example (image tokens included); longer answers are cut."},
+        metadata={
+            "help": "Tokens per example (image tokens included); longer answers are cut."
+            f" Allowed: {RANGES['max_length']}."
+        },
     )
     gradient_checkpointing: bool = field(
         default=True, metadata={"help": "Recompute activations in the backward pass: less memory."}
@@ -76,9 +168,16 @@ class TrainSettings:
         },
     )
     checkpoint_steps: int = field(
-        default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
+        default=50,
+        metadata={
+            "help": "Save a resumable checkpoint every this many steps."
+            f" Allowed: {RANGES['checkpoint_steps']}."
+        },
     )
-    seed: int = field(default=0, metadata={"help": "Seed of the adapters' init and data order."})
+    seed: int = field(
+        default=0,
+        metadata={"help": f"Seed of the adapters' init and data order. Allowed: {RANGES['seed']}."},
+    )
     task: str = field(
         default="caption",
         metadata={"help": f"What the adapter answers: one of {TASKS} (see app/runs/answers.py)."},
@@ -90,7 +189,10 @@ class TrainSettings:
         default=False,
         metadata={"help": "Append the style guide's terms to the instruction (the caller does)."},
     )
-    logging_steps: int = field(default=1, metadata={"help": "Report the loss every N steps."})
+    logging_steps: int = field(
+        default=1,
+        metadata={"help": f"Report the loss every N steps. Allowed: {RANGES['logging_steps']}."},
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -104,31 +206,24 @@ class TrainSettings:
                 raise ValueError(message)
 
     def _rules(self) -> list[tuple[bool, str]]:
+        numbers = [
+            (f.name, getattr(self, f.name), RANGES[f.name])
+            for f in fields(self)
+            if f.name in RANGES
+        ]
         return [
-            (self.lora_r > 0, "lora_r must be a positive integer"),
-            (self.lora_alpha > 0, "lora_alpha must be a positive integer"),
-            (0 <= self.lora_dropout < 1, "lora_dropout must be at least 0 and below 1"),
-            (0 < self.learning_rate < 1, "learning_rate must be above 0 and below 1"),
-            (0 < self.epochs <= 1000, "epochs must be above 0 and at most 1000"),
-            (self.max_steps == -1 or self.max_steps > 0, "max_steps must be -1 or positive"),
-            (self.batch_size > 0, "batch_size must be a positive integer"),
-            (self.grad_accum > 0, "grad_accum must be a positive integer"),
-            (0 <= self.warmup_ratio < 1, "warmup_ratio must be at least 0 and below 1"),
+            *(
+                (bounds.admits(value), f"{name} must be {bounds}")
+                for name, value, bounds in numbers
+            ),
             (self.lr_scheduler in LR_SCHEDULERS, f"lr_scheduler must be one of {LR_SCHEDULERS}"),
-            (self.weight_decay >= 0, "weight_decay must not be negative"),
-            (self.max_grad_norm > 0, "max_grad_norm must be a positive number"),
-            (self.max_image_pixels >= 32 * 32, "max_image_pixels must be at least 1024"),
-            (self.max_length >= 16, "max_length must be at least 16 tokens"),
             (self.quant_type in QUANT_TYPES, f"quant_type must be one of {QUANT_TYPES}"),
             (
                 self.compute_dtype in COMPUTE_DTYPES,
                 f"compute_dtype must be one of {COMPUTE_DTYPES}",
             ),
-            (self.checkpoint_steps > 0, "checkpoint_steps must be a positive integer"),
-            (self.seed >= 0, "seed must not be negative"),
             (self.task in TASKS, f"task must be one of {TASKS}"),
             (self.instruction.strip() != "", "instruction must not be empty"),
-            (self.logging_steps > 0, "logging_steps must be a positive integer"),
         ]
 
 

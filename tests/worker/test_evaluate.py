@@ -283,3 +283,20 @@ def test_summarise_scores_each_item_and_serialises() -> None:
     assert summary.mean_length == pytest.approx(mean_length(HYPS))
     assert summary.per_tag["forest green"].support == 2
     json.dumps([asdict(summary), *map(asdict, items)])
+
+
+def test_per_item_scores_are_the_sentence_scores_of_hypothesis_against_reference() -> None:
+    """Each item's BLEU, chrF and ROUGE-L are those of (its caption, its reference), in that
+    order: the pairs below score differently when swapped, so a swap cannot pass."""
+    hyps = ["a tote", "Camille tote in burgundy calfskin leather with a gold clasp"]
+    refs = ["the Camille tote in burgundy calfskin with a gold clasp", "a tote bag"]
+    _, items = summarise(hyps, refs, [set(), set()], [], GuideTerms())
+    for item, hyp, ref in zip(items, hyps, refs, strict=True):
+        assert chrf_sentence(hyp, ref) != pytest.approx(chrf_sentence(ref, hyp))
+        assert item.chrf == pytest.approx(chrf_sentence(hyp, ref))
+        assert item.bleu4 == pytest.approx(bleu4_sentence(hyp, ref))
+        assert item.rouge_l == pytest.approx(rouge_l_sentence(hyp, ref))
+    swapped = [
+        (bleu4_sentence(r, h), rouge_l_sentence(r, h)) for h, r in zip(hyps, refs, strict=True)
+    ]
+    assert swapped != [(i.bleu4, i.rouge_l) for i in items], "these pairs tell a swap apart"

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from app.accounts.models import ApiToken, LoginSession, LoginThrottle, Role
 from app.accounts.service import membership_set, user_create
-from app.auth import SESSION_COOKIE
+from app.auth import CSRF_COOKIE, SESSION_COOKIE
 from app.brands.models import Brand
 from app.config import Settings
 from app.db import utcnow
@@ -38,7 +38,13 @@ def test_sign_in_sets_a_guarded_session_cookie(app: FastAPI, person: str) -> Non
         assert client.get("/brands/maison").status_code == 200
 
 
-def test_cookies_are_secure_outside_development(settings: Settings, person: str) -> None:
+def _cookie(headers: list[str], name: str) -> str:
+    return next(h for h in headers if h.startswith(f"{name}="))
+
+
+def test_cookies_are_secure_host_only_outside_development(settings: Settings, person: str) -> None:
+    """In production both cookies carry the __Host- prefix (Secure, Path=/, no Domain), and
+    they are read back under that name: sign-in, a CSRF-checked form and logout all work."""
     production = settings.model_copy(
         update={"ENVIRONMENT": "production", "SECRET_KEY": "a real secret, not the default"}
     )
@@ -46,15 +52,29 @@ def test_cookies_are_secure_outside_development(settings: Settings, person: str)
         create_app(production), base_url="https://testserver", follow_redirects=False
     ) as client:
         page = client.get("/login")
-        assert "Secure" in page.headers["set-cookie"]
+        csrf = _cookie(page.headers.get_list("set-cookie"), f"__Host-{CSRF_COOKIE}")
         response = client.post(
             "/login", data={"email": person, "password": PASSWORD, "csrf_token": csrf_of(page.text)}
         )
-        session_cookie = next(
-            h for h in response.headers.get_list("set-cookie") if h.startswith(SESSION_COOKIE)
-        )
-        assert "Secure" in session_cookie and "HttpOnly" in session_cookie
+        assert response.status_code == 303, "the CSRF cookie was read under its prefixed name"
+        headers = response.headers.get_list("set-cookie")
+        session_cookie = _cookie(headers, f"__Host-{SESSION_COOKIE}")
+        for cookie in [csrf, session_cookie, _cookie(headers, f"__Host-{CSRF_COOKIE}")]:
+            attributes = [a.strip().lower() for a in cookie.split(";")[1:]]
+            assert "secure" in attributes and "path=/" in attributes and "httponly" in attributes
+            assert not any(a.startswith("domain") for a in attributes)
         assert "samesite=lax" in session_cookie.lower()
+        assert not any(h.startswith(f"{SESSION_COOKIE}=") for h in headers)
+        account = client.get("/account")
+        assert account.status_code == 200, "the session cookie was read under its prefixed name"
+        token = {"csrf_token": csrf_of(account.text)}
+        made = client.post("/account/tokens", data={"name": "script", **token})
+        assert made.status_code == 200, made.text
+        logout = client.post("/logout", data=token)
+        assert logout.status_code == 303
+        gone = _cookie(logout.headers.get_list("set-cookie"), f"__Host-{SESSION_COOKIE}")
+        assert "max-age=0" in gone.lower() and "secure" in gone.lower()
+        assert client.get("/account").status_code == 303
 
 
 def test_wrong_password_is_refused_without_saying_which_part(app: FastAPI, person: str) -> None:
@@ -156,6 +176,24 @@ def test_password_change_signs_out_other_sessions(app: FastAPI, person: str) -> 
         assert phone.get("/account").status_code == 303
         assert laptop.get("/account").status_code == 200
         assert sign_in(phone, person, "a much longer passphrase")[0] == 303
+
+
+@pytest.mark.parametrize("ticked", [True, False], ids=["tokens-revoked", "tokens-kept"])
+def test_password_change_revokes_api_tokens_when_ticked(
+    app: FastAPI, anon: TestClient, person: str, ticked: bool
+) -> None:
+    """The form offers, ticked by default, to revoke the API tokens too; unticked keeps them."""
+    issued = anon.post("/api/v1/auth/token", data={"email": person, "password": PASSWORD})
+    bearer = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+    with browser(app) as laptop:
+        _, token = sign_in(laptop, person, PASSWORD)
+        form = laptop.get("/account").text
+        assert '<input type="checkbox" name="revoke_tokens" value="true" checked>' in form
+        data = {"current": PASSWORD, "new": "a much longer passphrase", "csrf_token": token}
+        if ticked:  # what a browser sends for the ticked box; an unticked one sends nothing
+            data["revoke_tokens"] = "true"
+        assert laptop.post("/account/password", data=data).status_code == 303
+    assert anon.get("/api/v1/auth/me", headers=bearer).status_code == (401 if ticked else 200)
 
 
 def test_api_tokens_from_password_then_revoked(

@@ -9,6 +9,8 @@ import pytest
 from PIL import Image
 
 from app.assets.images import Limits, Rejected, image_check, image_to_rgb, is_zip
+from app.config import Settings
+from app.deps import get_limits
 from tests import corpus
 
 LIMITS = Limits()
@@ -203,3 +205,12 @@ def test_is_zip_sniffs_magic_bytes() -> None:
     assert is_zip(corpus.zip_archive([])[:4])
     assert not is_zip(corpus.png()[:4])
     assert not is_zip(b"")
+
+
+def test_exactly_the_pixel_limit_is_accepted_and_one_pixel_more_is_refused() -> None:
+    limits = get_limits(Settings(MAX_IMAGE_PIXELS=10_000))  # the setting, as requests get it
+    assert image_check(corpus.png((100, 100)), limits=limits).width == 100
+    assert image_check(corpus.png((10_000, 1)), limits=limits).width == 10_000
+    for size in [(100, 101), (10_001, 1)]:
+        with pytest.raises(Rejected, match=rf"image is {size[0]}{TIMES}{size[1]} pixels"):
+            image_check(corpus.png(size), limits=limits)

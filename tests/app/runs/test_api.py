@@ -113,6 +113,49 @@ def test_bad_runs_are_refused_and_nothing_is_queued(
     assert session.scalars(select(Run)).all() == []
 
 
+@pytest.mark.parametrize(
+    ("setting", "value", "message"),
+    [
+        ("max_steps", 10**12, "max_steps must be -1, or at least 1 and at most 100000"),
+        ("max_steps", 0, "max_steps must be -1, or at least 1 and at most 100000"),
+        ("batch_size", 100_000, "batch_size must be at least 1 and at most 256"),
+        ("lora_r", 10**6, "lora_r must be at least 1 and at most 256"),
+        ("lora_alpha", 2048, "lora_alpha must be at least 1 and at most 1024"),
+        ("grad_accum", 257, "grad_accum must be at least 1 and at most 256"),
+        ("epochs", 1000.5, "epochs must be above 0 and at most 1000"),
+        ("epochs", 0, "epochs must be above 0 and at most 1000"),
+        ("max_image_pixels", 4096 * 4096 + 1, "max_image_pixels must be at least 1024 and at"),
+        ("max_length", 8193, "max_length must be at least 16 and at most 8192"),
+        ("checkpoint_steps", 100_001, "checkpoint_steps must be at least 1 and at most 100000"),
+        ("logging_steps", 10_001, "logging_steps must be at least 1 and at most 10000"),
+        ("seed", 2**31, "seed must be at least 0 and at most 2147483647"),
+        ("weight_decay", 2.0, "weight_decay must be at least 0 and at most 1"),
+        ("max_grad_norm", 1e9, "max_grad_norm must be above 0 and at most 1000"),
+        ("learning_rate", 1.0, "learning_rate must be above 0 and below 1"),
+        ("warmup_ratio", 1.0, "warmup_ratio must be at least 0 and below 1"),
+    ],
+)
+def test_every_numeric_setting_is_bounded_and_the_error_names_its_range(
+    client: TestClient, brand: Brand, setting: str, value: float, message: str
+) -> None:
+    approve(client, 3)
+    dataset = client.post(DATASETS).json()
+    body = {"dataset_id": dataset["id"], "settings": {setting: value}}
+    response = client.post(RUNS, json=body)
+    assert response.status_code == 422 and message in response.json()["detail"], response.text
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    """Each range's own ends are allowed, so the message says exactly what may be sent."""
+    from app.runs.settings import RANGES, settings_resolve
+
+    for name, bounds in RANGES.items():
+        ends = [bounds.low] * (not bounds.low_open) + [bounds.high] * (not bounds.high_open)
+        for value in ends:
+            kind = type(getattr(settings_resolve(None, {}), name))
+            assert getattr(settings_resolve(None, {name: kind(value)}), name) == value
+
+
 def test_a_base_model_that_is_not_ready_is_refused(
     client: TestClient, brand: Brand, session: Session
 ) -> None:
@@ -209,3 +252,19 @@ def test_the_run_form_estimates_each_presets_steps_and_time(
     session.commit()
     form = client.get("/brands/maison/runs").text
     assert "standard · 6 steps · about 2.0 min" in form, "measured on the brand's last run"
+
+
+@pytest.mark.parametrize(
+    "edit", [{"caption": "Odette scarf"}, {"tags": ["scarf", "silk"]}], ids=["caption", "tags"]
+)
+def test_editing_only_a_caption_or_only_the_tags_freezes_a_new_version(
+    client: TestClient, brand: Brand, edit: dict
+) -> None:
+    """The content hash covers each item's caption and its tags, not only its image."""
+    ids = approve(client, 2)
+    first = client.post(DATASETS).json()
+    assert client.patch(f"/api/v1/assets/{ids[0]}", json=edit).status_code == 200
+    second = client.post(DATASETS)
+    assert second.status_code == 201, "an edit of the words is a new version"
+    assert second.json()["version"] == 2
+    assert second.json()["content_hash"] != first["content_hash"]

@@ -2,6 +2,7 @@
 
 import io
 
+import pytest
 from fastapi.testclient import TestClient
 from fpdf import FPDF
 from PIL import Image
@@ -53,6 +54,32 @@ def test_unreadable_guide_is_refused_and_leaves_nothing(
         response = client.post("/api/v1/brands/maison/styleguides", files={"file": (name, data)})
         assert response.status_code == 422, name
         assert response.json()["detail"]
+    assert session.scalar(select(func.count()).select_from(StyleGuideVersion)) == 0
+    assert store.list_keys() == []
+
+
+def test_failed_request_rolls_back_the_version_and_its_blob(
+    client: TestClient,
+    brand: Brand,
+    session: Session,
+    store: LocalBlobStore,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A crash after the guide's blob was written leaves neither its version nor its blob:
+    the style-guide twin of the assets' rollback test."""
+    from app.styleguides import views
+
+    written: list[str] = []
+
+    def crash_after_the_blob(*args: object, **kwargs: object) -> None:
+        written.extend(k for k in store.list_keys() if "/styleguides/" in k)
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(views, "audit", crash_after_the_blob)
+    with pytest.raises(RuntimeError):
+        client.post("/api/v1/brands/maison/styleguides", files={"file": ("guide.md", GUIDE)})
+    assert written, "the blob was written before the request failed"
+    session.commit()  # a fresh snapshot
     assert session.scalar(select(func.count()).select_from(StyleGuideVersion)) == 0
     assert store.list_keys() == []
 
