@@ -8,10 +8,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.seed import Seeded, demo_runs
 
 ADMIN = "admin@maison.test"
 PASSWORD = "correct horse battery"
@@ -151,3 +154,28 @@ def admin_page(page: Page, live_server: str) -> Page:
     """A tab signed in as the admin of `maison`."""
     sign_in(page, live_server, ADMIN, PASSWORD)
     return page
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    base: str
+    database_url: str
+    runs: Seeded
+
+
+@pytest.fixture
+def demo_site(tmp_path: Path) -> Iterator[DemoSite]:
+    """The demo brand seeded with a trained, evaluated run and a running one (written to the
+    database, not trained), served without a worker: every page has something to show."""
+    port = _free_port()
+    env = _embedded(tmp_path)
+    subprocess.run([*ATELIER, "demo"], env=env, check=True, capture_output=True)
+    runs = demo_runs(env["DATABASE_URL"])
+    server = subprocess.Popen([*ATELIER, "serve", "--no-worker", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/healthz", server)
+        yield DemoSite(base=base, database_url=env["DATABASE_URL"], runs=runs)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
