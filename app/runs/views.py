@@ -235,7 +235,7 @@ def demo_run_form(
 
 @pages.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTMLResponse:
-    """The run, its live loss curve and log; htmx polls the `progress` block until it ends."""
+    """The run, its live loss curve and log; htmx polls the `live` block until it ends."""
     run = access.run
     context: dict[str, Any] = {
         "brand": access.brand,
@@ -246,7 +246,7 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
         "chart": loss_chart(run.history, run.total_steps),
     }
     if is_htmx(request):
-        return fragment(request, "runs/run.html", "progress", **context)
+        return fragment(request, "runs/run.html", "live", polled=True, **context)
     return page(request, "runs/run.html", **context)
 
 
