@@ -13,7 +13,7 @@ from app.basemodels.service import basemodel_default
 from app.brands.models import Brand
 from app.datasets.models import DatasetItem, Split
 from app.datasets.service import dataset_freeze
-from app.db import make_engine, make_sessionmaker
+from app.db import Base, make_engine, make_sessionmaker
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
 from app.leases import JobStatus
 from app.runs.models import Run, RunStatus
@@ -47,6 +47,7 @@ CARD = {
 class Seeded:
     succeeded: int  # a run with its card and a finished evaluation
     running: int  # a run halfway through its steps, its log longer than its box
+    evaluation: int  # the succeeded run's
 
 
 def history(steps: int) -> list[dict[str, float]]:
@@ -115,12 +116,12 @@ def _runs(session: Session, admin_email: str) -> Seeded:
             DatasetItem.dataset_id == dataset.id, DatasetItem.split == Split.validation
         )
     ).all()
-    _evaluated(session, done, validation[:6])
+    evaluation = _evaluated(session, done, validation[:6])
     _suggested(session, brand, done, validation[0].asset_id)
-    return Seeded(succeeded=done.id, running=running.id)
+    return Seeded(succeeded=done.id, running=running.id, evaluation=evaluation)
 
 
-def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> None:
+def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> int:
     """A finished evaluation in which the adapted captions are the references."""
     references = [i.caption for i in items]
     bases = ["a bag on a plain background" for _ in items]
@@ -151,6 +152,7 @@ def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> None
                 gain=10.0,
             )
         )
+    return evaluation.id
 
 
 def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> None:
@@ -179,14 +181,14 @@ def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> None:
     )
 
 
-def run_update(database_url: str, run_id: int, **values: object) -> None:
-    """Write to a run's row as the worker's progress callback does."""
+def row_update(database_url: str, table: type[Base], row_id: int, **values: object) -> None:
+    """Write to a row as the worker does (its progress callback, its evaluation's end)."""
     engine = make_engine(database_url)
     try:
         with make_sessionmaker(engine)() as session:
-            run = session.get_one(Run, run_id)
+            row = session.get_one(table, row_id)
             for name, value in values.items():
-                setattr(run, name, value)
+                setattr(row, name, value)
             session.commit()
     finally:
         engine.dispose()
