@@ -179,3 +179,46 @@ def demo_site(tmp_path: Path) -> Iterator[DemoSite]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each.
+
+    `page.evaluate` runs the script through the DevTools protocol, which the page's content
+    security policy does not govern (a <script> tag, inline, would be refused)."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} {[n['target'] for n in v['nodes'][:3]]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def overflow(page: Page) -> list[str]:
+    """What reaches beyond the viewport's right edge, other than inside an element that
+    scrolls sideways itself (a wide table in its box)."""
+    return page.evaluate(
+        """() => {
+        const root = document.documentElement, width = root.clientWidth, out = [];
+        if (root.scrollWidth > width) out.push(`page ${root.scrollWidth}px wide`);
+        const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+        const inScroller = (e) => {
+          for (let p = e.parentElement; p; p = p.parentElement) if (scrolls(p)) return true;
+          return false;
+        };
+        for (const e of document.querySelectorAll('body *')) {
+          const r = e.getBoundingClientRect();
+          const name = `${e.tagName.toLowerCase()}#${e.id}.${e.className}`;
+          const beyond = r.width && r.right > width + 1 && !inScroller(e);
+          if (beyond) out.push(`${name} right ${Math.round(r.right)}`);
+        }
+        return out.slice(0, 10);
+    }"""
+    )

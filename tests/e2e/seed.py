@@ -48,6 +48,7 @@ class Seeded:
     succeeded: int  # a run with its card and a finished evaluation
     running: int  # a run halfway through its steps, its log longer than its box
     evaluation: int  # the succeeded run's
+    job: int  # an auto-tag job done, its suggestion waiting for review
 
 
 def history(steps: int) -> list[dict[str, float]]:
@@ -117,8 +118,8 @@ def _runs(session: Session, admin_email: str) -> Seeded:
         )
     ).all()
     evaluation = _evaluated(session, done, validation[:6])
-    _suggested(session, brand, done, validation[0].asset_id)
-    return Seeded(succeeded=done.id, running=running.id, evaluation=evaluation)
+    job = _suggested(session, brand, done, validation[0].asset_id)
+    return Seeded(succeeded=done.id, running=running.id, evaluation=evaluation, job=job)
 
 
 def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> int:
@@ -155,7 +156,7 @@ def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> int:
     return evaluation.id
 
 
-def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> None:
+def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> int:
     """An auto-tag job that left a suggestion, for the review queue."""
     job = AutotagJob(
         brand_id=brand.id,
@@ -179,6 +180,7 @@ def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> None:
             tags=["tote"],
         )
     )
+    return job.id
 
 
 def row_update(database_url: str, table: type[Base], row_id: int, **values: object) -> None:
