@@ -170,11 +170,11 @@ def results_page(
     session: SessionDep,
     sort: str = "order",
     tag: str = "",
-    compare: int | None = None,
+    compare: str = "",
 ) -> HTMLResponse:
     """image | reference | base | prompted | adapted (| another run), terms highlighted."""
     data = comparison(session, access, sort=sort, tag=tag or None)
-    other = _other_run(session, access, compare)
+    other = _other_run(session, access, _run_id(compare))
     terms = styleguide_terms(session=session, brand=access.brand)
     tags = tag_names(session=session, brand=access.brand)
     return page(
@@ -190,6 +190,15 @@ def results_page(
         tags=tags,
         mark=lambda text: highlight(text, terms),
     )
+
+
+def _run_id(value: str) -> int | None:
+    """The Show form's "another run's id": a browser sends the empty field as `compare=`."""
+    if not value.strip():
+        return None
+    if not value.strip().isdigit():
+        raise Invalid("compare: a run's id is a whole number")
+    return int(value)
 
 
 def _other_run(session: SessionDep, access: RunAccess, run_id: int | None) -> dict[str, Any]:

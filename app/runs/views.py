@@ -29,7 +29,7 @@ from app.runs.models import Run
 from app.runs.schemas import RunCreate, RunOut
 from app.runs.service import run_cancel, run_create, run_estimates, runs_list
 from app.runs.settings import PRESETS
-from app.web import page, page_or_fragment
+from app.web import fragment, is_htmx, page
 
 api = APIRouter(prefix="/api/v1", tags=["runs"])
 pages = APIRouter(include_in_schema=False)
@@ -247,7 +247,7 @@ def demo_run_form(
 
 @pages.get("/runs/{run_id}", response_class=HTMLResponse)
 def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTMLResponse:
-    """The run, its live loss curve and log; htmx polls the `progress` block until it ends."""
+    """The run, its live loss curve and log; htmx polls the `live` block until it ends."""
     run = access.run
     context: dict[str, Any] = {
         "brand": access.brand,
@@ -257,7 +257,9 @@ def run_page(request: Request, access: CreativeRun, session: SessionDep) -> HTML
         "card": RunCard.of(run.card),
         "chart": loss_chart(run.history, run.total_steps),
     }
-    return page_or_fragment(request, "runs/run.html", "progress", **context)
+    if is_htmx(request):
+        return fragment(request, "runs/run.html", "live", polled=True, **context)
+    return page(request, "runs/run.html", **context)
 
 
 @pages.post("/runs/{run_id}/cancel", response_model=None)

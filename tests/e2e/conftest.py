@@ -8,10 +8,13 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
+
+from tests.e2e.seed import Seeded, demo_runs
 
 ADMIN = "admin@maison.test"
 PASSWORD = "correct horse battery"
@@ -151,3 +154,71 @@ def admin_page(page: Page, live_server: str) -> Page:
     """A tab signed in as the admin of `maison`."""
     sign_in(page, live_server, ADMIN, PASSWORD)
     return page
+
+
+@dataclass(frozen=True)
+class DemoSite:
+    base: str
+    database_url: str
+    runs: Seeded
+
+
+@pytest.fixture
+def demo_site(tmp_path: Path) -> Iterator[DemoSite]:
+    """The demo brand seeded with a trained, evaluated run and a running one (written to the
+    database, not trained), served without a worker: every page has something to show."""
+    port = _free_port()
+    env = _embedded(tmp_path)
+    subprocess.run([*ATELIER, "demo"], env=env, check=True, capture_output=True)
+    runs = demo_runs(env["DATABASE_URL"])
+    server = subprocess.Popen([*ATELIER, "serve", "--no-worker", "--port", str(port)], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_up(f"{base}/healthz", server)
+        yield DemoSite(base=base, database_url=env["DATABASE_URL"], runs=runs)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+AXE = Path(__file__).parent / "vendor" / "axe.min.js"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+
+def axe_violations(page: Page) -> list[str]:
+    """axe-core's serious and critical violations on the page, one line each.
+
+    `page.evaluate` runs the script through the DevTools protocol, which the page's content
+    security policy does not govern (a <script> tag, inline, would be refused)."""
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.evaluate(AXE.read_text())
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [
+        f"{v['impact']} {v['id']}: {v['help']} {[n['target'] for n in v['nodes'][:3]]}"
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
+
+
+def overflow(page: Page) -> list[str]:
+    """What reaches beyond the viewport's right edge, other than inside an element that
+    scrolls sideways itself (a wide table in its box)."""
+    return page.evaluate(
+        """() => {
+        const root = document.documentElement, width = root.clientWidth, out = [];
+        if (root.scrollWidth > width) out.push(`page ${root.scrollWidth}px wide`);
+        const scrolls = (e) => ['auto', 'scroll'].includes(getComputedStyle(e).overflowX);
+        const inScroller = (e) => {
+          for (let p = e.parentElement; p; p = p.parentElement) if (scrolls(p)) return true;
+          return false;
+        };
+        for (const e of document.querySelectorAll('body *')) {
+          const r = e.getBoundingClientRect();
+          const name = `${e.tagName.toLowerCase()}#${e.id}.${e.className}`;
+          const beyond = r.width && r.right > width + 1 && !inScroller(e);
+          if (beyond) out.push(`${name} right ${Math.round(r.right)}`);
+        }
+        return out.slice(0, 10);
+    }"""
+    )

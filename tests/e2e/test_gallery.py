@@ -105,3 +105,23 @@ def test_show_more_pages_through_the_library(
     expect(page.locator("#more")).to_have_count(0)
     ids = page.locator("#grid .tile").evaluate_all("els => els.map(e => +e.dataset.assetId)")
     assert ids == sorted(ids, reverse=True) and len(set(ids)) == 14
+
+
+def test_the_tag_filter_stays_as_it_was_after_an_upload(
+    live_server: str, admin_page: Page, tmp_path: Path
+) -> None:
+    page = admin_page
+    page.goto(f"{live_server}/brands/maison/assets")
+    page.set_input_files("#files", [str(_zip(tmp_path / "batch.zip"))])
+    expect(page.locator("#tag-filter option")).to_have_text(["All tags", "navy", "scarf"])
+    expect(page.locator("#tag-filter")).to_have_value("")
+    page.set_input_files("#files", [str(_png(tmp_path / "one.png", "teal"))])
+    expect(page.locator("#grid .tile")).to_have_count(3)
+    expect(page.locator("#tag-filter")).to_have_value("")
+    page.select_option("#tag-filter", "navy")
+    expect(page.locator("#grid .tile")).to_have_count(1)
+    page.set_input_files("#files", [str(_png(tmp_path / "two.png", "olive"))])
+    expect(page.locator("#progress .label")).to_have_text("Done")
+    expect(page.locator("#counts")).to_contain_text("4 awaiting review")
+    expect(page.locator("#tag-filter")).to_have_value("navy")
+    expect(page.locator("#grid .tile")).to_have_count(1)

@@ -206,3 +206,18 @@ def test_two_runs_side_by_side(
     assert page.status_code == 200
     assert f"<th>Run {second.id}</th>" in page.text and "Margaux tote, second run" in page.text
     assert client.get(f"/runs/{evaluated}/results", params={"compare": 999}).status_code == 404
+
+
+def test_show_form_with_no_run_to_compare_sorts_and_filters(
+    client: TestClient, session: Session, evaluated: int
+) -> None:
+    """The Show form sends every field, the empty "another run's id" too."""
+    session.query(Evaluation).one().summary = FULL_SUMMARY
+    session.commit()
+    form = {"sort": "regression", "tag": "tote", "compare": ""}
+    page = client.get(f"/runs/{evaluated}/results", params=form)
+    assert page.status_code == 200
+    assert page.text.index("a belt") < page.text.index("Camille tote")  # regressions first
+    assert '<option value="regression" selected>' in page.text
+    bad = client.get(f"/runs/{evaluated}/results", params={**form, "compare": "two"})
+    assert bad.status_code == 422
