@@ -78,6 +78,20 @@ class TrainSettings:
         default=50, metadata={"help": "Save a resumable checkpoint every this many steps."}
     )
     seed: int = field(default=0, metadata={"help": "Seed of the adapters' init and data order."})
+    eval_steps: int = field(
+        default=0,
+        metadata={
+            "help": "Every this many steps, the loss on the validation split; the adapter kept "
+            "is the checkpoint where it was lowest. 0: no such loss, the last step's adapter."
+        },
+    )
+    augment: bool = field(
+        default=False,
+        metadata={
+            "help": "Train on lightly changed images: random crops of 85-100% of each side, "
+            "mirrored half the time (seeded); colours are kept, as captions name them."
+        },
+    )
     task: str = field(
         default="caption",
         metadata={"help": f"What the adapter answers: one of {TASKS} (see app/runs/answers.py)."},
@@ -125,6 +139,11 @@ class TrainSettings:
             ),
             (self.checkpoint_steps > 0, "checkpoint_steps must be a positive integer"),
             (self.seed >= 0, "seed must not be negative"),
+            (self.eval_steps >= 0, "eval_steps must not be negative"),
+            (
+                self.eval_steps == 0 or self.checkpoint_steps % self.eval_steps == 0,
+                "checkpoint_steps must be a multiple of eval_steps, so that the best is saved",
+            ),
             (self.task in TASKS, f"task must be one of {TASKS}"),
             (self.instruction.strip() != "", "instruction must not be empty"),
             (self.logging_steps > 0, "logging_steps must be a positive integer"),

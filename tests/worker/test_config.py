@@ -65,6 +65,12 @@ def test_overrides_apply_over_the_preset() -> None:
         (None, {"quant_type": "int8"}, "quant_type must be one of"),
         (None, {"instruction": "  "}, "instruction must not be empty"),
         (None, {"max_image_pixels": 10}, "max_image_pixels must be at least 1024"),
+        (None, {"eval_steps": -1}, "eval_steps must not be negative"),
+        (
+            None,
+            {"eval_steps": 20, "checkpoint_steps": 50},
+            "checkpoint_steps must be a multiple of eval_steps",
+        ),
     ],
 )
 def test_invalid_settings_say_why(
