@@ -2,9 +2,14 @@
 
 import sys
 
-from bench import autotag, captions, gallery
+from bench import autotag, captions, gallery, quality
 
-BENCHMARKS = {"gallery": gallery.main, "captions": captions.main, "autotag": autotag.main}
+BENCHMARKS = {
+    "gallery": gallery.main,
+    "captions": captions.main,
+    "autotag": autotag.main,
+    "quality": quality.main,
+}
 
 name, *rest = sys.argv[1:] or ["all"]
 if name == "all":
