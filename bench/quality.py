@@ -184,11 +184,12 @@ def evaluate(
                 model=tuned, processor=processor, images=images, instruction=s.instruction
             )
         ]
+        # A caption-only adapter's tags are found in its caption, as the base's are.
+        tags = [
+            set(a.tags) if s.task != "caption" else tags_in(a.caption, vocabulary) for a in answers
+        ]
         results["adapted", name] = scores_of(
-            photos,
-            [a.caption for a in answers],
-            [set(a.tags) for a in answers],
-            sum(not a.parsed for a in answers),
+            photos, [a.caption for a in answers], tags, sum(not a.parsed for a in answers)
         )
     return results
 

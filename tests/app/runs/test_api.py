@@ -11,6 +11,7 @@ from app.brands.models import Brand
 from app.datasets.models import Split
 from app.datasets.service import split_of
 from app.runs.models import Run
+from app.runs.settings import PRESETS
 from tests import corpus
 
 DATASETS = "/api/v1/brands/maison/datasets"
@@ -87,7 +88,7 @@ def test_a_run_is_committed_then_sent(
     assert response.status_code == 202
     run = response.json()
     assert run["status"] == "queued" and run["base_model"]["source"] == "models/demo-captioner"
-    assert run["settings"]["lora_r"] == 16
+    assert run["settings"]["lora_r"] == PRESETS["quick-demo"].lora_r == 64
     assert sent == [("atelier.run_train", [run["id"]], True)], "sent once, after the commit"
 
 
