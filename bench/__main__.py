@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery
+from bench import autotag, captions, contention, gallery, quality
 
 BENCHMARKS = {
     "gallery": gallery.main,
     "captions": captions.main,
     "autotag": autotag.main,
     "contention": contention.main,
+    "quality": quality.main,
 }
 
 name, *rest = sys.argv[1:] or ["all"]

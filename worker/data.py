@@ -7,7 +7,9 @@ token that closes the assistant's turn, so that the model learns when to stop.
 """
 
 import math
-from dataclasses import dataclass
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -34,6 +36,36 @@ def image_cap(image: Image.Image, max_pixels: int) -> Image.Image:
     scale = math.sqrt(max_pixels / (width * height))
     size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def image_jitter(image: Image.Image, rng: random.Random) -> Image.Image:
+    """A random crop of 85-100% of each side, mirrored half the time: the product seen a little
+    closer or from the other side. Colours are left alone, since captions name them."""
+    width, height = image.size
+    w, h = round(width * rng.uniform(0.85, 1.0)), round(height * rng.uniform(0.85, 1.0))
+    left, top = rng.randint(0, width - w), rng.randint(0, height - h)
+    image = image.crop((left, top, left + w, top + h))
+    return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if rng.random() < 0.5 else image
+
+
+@dataclass
+class Jittered(Sequence[Example]):
+    """The examples, each image jittered anew on every read (`image_jitter`), from one seeded
+    generator: the same seed and order of reads give the same images."""
+
+    examples: Sequence[Example]
+    seed: int
+    _rng: random.Random = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._rng = random.Random(self.seed)
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Example:  # type: ignore[override]
+        example = self.examples[index]
+        return Example(image_jitter(example.image, self._rng), example.caption)
 
 
 def messages(instruction: str, answer: str | None = None) -> list[dict[str, Any]]:

@@ -53,6 +53,7 @@ class RunJob:
     revision: str | None
     settings: TrainSettings
     item_keys: list[tuple[str, str]]  # (blob key of the original, the answer to learn)
+    validation_keys: list[tuple[str, str]]  # the same of the validation split, if its loss counts
     checkpoint_key: str
     instruction: str
 
@@ -102,10 +103,10 @@ def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) 
     RESIDENT.clear()  # training needs the memory that resident models hold
 
     job = _job(run_id)
-    examples = [
-        Example(image=image_to_rgb(store().get(key)), caption=caption)
-        for key, caption in job.item_keys
-    ]
+    examples, validation = (
+        [Example(image=image_to_rgb(store().get(key)), caption=caption) for key, caption in keys]
+        for keys in (job.item_keys, job.validation_keys)
+    )
     resume = None
     if job.checkpoint_key:
         step = job.checkpoint_key.rsplit("checkpoint-", 1)[1].removesuffix(".zip")
@@ -121,6 +122,7 @@ def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) 
         examples=examples,
         s=replace(job.settings, instruction=job.instruction),
         output_dir=workdir,
+        validation=validation,
         callbacks=[progress],
         resume_from=resume,
     )
@@ -170,16 +172,20 @@ def _evaluate_after(run_id: int, adapter_dir: Path) -> None:
 def _job(run_id: int) -> RunJob:
     with sessions()() as session:
         run = session.get_one(Run, run_id)
-        items = dataset_originals(session=session, dataset_id=run.dataset_id, split=Split.train)
         settings = train_settings_of(run)
+
+        def answers(split: Split) -> list[tuple[str, str]]:
+            items = dataset_originals(session=session, dataset_id=run.dataset_id, split=split)
+            return [(key, answer_format(settings.task, i.caption, i.tags)) for i, key in items]
+
         return RunJob(
             base=basemodel_location(run.base_model),
             base_name=adapter_base_name(run.base_model.source, run.base_model.name),
             revision=run.base_model.revision or None,
             settings=settings,
-            item_keys=[
-                (key, answer_format(settings.task, item.caption, item.tags)) for item, key in items
-            ],
+            item_keys=answers(Split.train),
+            # Read only when its loss picks the checkpoint kept (settings.eval_steps).
+            validation_keys=answers(Split.validation) if settings.eval_steps else [],
             checkpoint_key=run.checkpoint_key,
             instruction=run.instruction,
         )

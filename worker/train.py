@@ -30,7 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
 from worker.config import compute_dtype, lora_config, quantization_config
-from worker.data import Collator, Example
+from worker.data import Collator, Example, Jittered
 
 
 @dataclass
@@ -50,6 +50,7 @@ class TrainResult:
     wall_seconds: float  # of the training loop, this call
     samples_per_second: float
     tokens_per_second: float  # non-padding tokens (image tokens included)
+    best_step: int | None = None  # the checkpoint kept for its validation loss, if one was
 
 
 def base_load(
@@ -75,8 +76,9 @@ def base_load(
     return model, processor
 
 
-def training_args(s: TrainSettings, output_dir: Path) -> TrainingArguments:
-    """The Trainer's arguments for `s`: checkpoints under output_dir/checkpoints."""
+def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> TrainingArguments:
+    """The Trainer's arguments for `s`: checkpoints under output_dir/checkpoints; with
+    `evaluate`, the validation loss every `s.eval_steps` and the best checkpoint kept."""
     dtype = compute_dtype(s)
     return TrainingArguments(
         output_dir=str(output_dir / "checkpoints"),
@@ -97,7 +99,15 @@ def training_args(s: TrainSettings, output_dir: Path) -> TrainingArguments:
         logging_steps=s.logging_steps,
         save_strategy="steps",
         save_steps=s.checkpoint_steps,
-        save_total_limit=2,
+        save_total_limit=2,  # the best checkpoint is kept besides these
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=s.eval_steps or None,
+        load_best_model_at_end=evaluate,
+        metric_for_best_model="eval_loss" if evaluate else None,
+        greater_is_better=False if evaluate else None,
+        per_device_eval_batch_size=s.batch_size,
+        prediction_loss_only=True,  # the loss is all evaluation needs here, not the logits
+        label_names=["labels"],  # a PeftModel's forward does not name them for the Trainer
         remove_unused_columns=False,  # the collator needs the images, not columns
         include_num_input_tokens_seen="non_padding",
         report_to=[],
@@ -127,20 +137,25 @@ def qlora_train(
     examples: Sequence[Example],
     s: TrainSettings,
     output_dir: Path,
+    validation: Sequence[Example] = (),
     callbacks: Sequence[TrainerCallback] = (),
     resume_from: Path | None = None,
 ) -> TrainResult:
-    """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter."""
+    """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter. With
+    `s.eval_steps` and `validation` examples, it is the checkpoint of lowest validation loss."""
     set_seed(s.seed)  # before the adapters are initialised
     base_model, processor = base_load(base, revision, s)
     model = get_peft_model(base_model, lora_config(s))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     meter = _Meter()
+    evaluate = s.eval_steps > 0 and len(validation) > 0
     trainer = Trainer(
         model=model,
-        args=training_args(s, output_dir),
-        train_dataset=list(examples),  # any sequence with len() will do
+        args=training_args(s, output_dir, evaluate=evaluate),
+        # Any sequence with len() will do; the validation images are never jittered.
+        train_dataset=Jittered(examples, s.seed) if s.augment else list(examples),
+        eval_dataset=list(validation) if evaluate else None,
         data_collator=Collator(processor, s.instruction, s.max_length, s.max_image_pixels),
         callbacks=[meter, *callbacks],
     )
@@ -180,7 +195,12 @@ def _result(
         wall_seconds=meter.seconds,
         samples_per_second=samples / seconds,
         tokens_per_second=tokens / seconds,
+        best_step=_step_of(state.best_model_checkpoint),
     )
+
+
+def _step_of(checkpoint: str | None) -> int | None:
+    return int(checkpoint.rsplit("-", 1)[1]) if checkpoint else None
 
 
 def checkpoint_last(output_dir: Path) -> Path | None:

@@ -36,7 +36,7 @@ def test_defaults_are_the_recipe() -> None:
 def test_presets() -> None:
     assert set(PRESETS) == {"quick-demo", "standard", "high-quality"}
     quick, high = PRESETS["quick-demo"], PRESETS["high-quality"]
-    assert quick.lora_r <= PRESETS["standard"].lora_r < high.lora_r
+    assert PRESETS["standard"].lora_r < high.lora_r and not quick.lora_vision
     assert quick.max_image_pixels == 64 * 64 and quick.learning_rate > high.learning_rate
     assert high.lora_vision
 
@@ -65,6 +65,12 @@ def test_overrides_apply_over_the_preset() -> None:
         (None, {"quant_type": "int8"}, "quant_type must be one of"),
         (None, {"instruction": "  "}, "instruction must not be empty"),
         (None, {"max_image_pixels": 10}, "max_image_pixels must be at least 1024"),
+        (None, {"eval_steps": -1}, "eval_steps must be at least 0 and at most 100000"),
+        (
+            None,
+            {"eval_steps": 20, "checkpoint_steps": 50},
+            "checkpoint_steps must be a multiple of eval_steps",
+        ),
     ],
 )
 def test_invalid_settings_say_why(

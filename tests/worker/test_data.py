@@ -8,10 +8,10 @@ from PIL import Image
 from transformers import AutoProcessor
 
 from app.runs.settings import DEFAULT_INSTRUCTION
-from worker.data import IGNORE_INDEX, Collator, Example, image_cap, messages
+from worker.data import IGNORE_INDEX, Collator, Example, Jittered, image_cap, messages
 from worker.modelkit import FAMILIES, Family
 
-from .conftest import product_image
+from .conftest import COLOURS, product_image
 
 # The token each family's template closes the assistant's turn with.
 END_OF_TURN = {"idefics3": "<end_of_utterance>", "llava": "</s>", "gemma3": "<end_of_turn>"}
@@ -26,6 +26,24 @@ def test_image_cap_keeps_the_aspect_and_the_budget() -> None:
     small = Image.new("L", (30, 20))
     assert image_cap(small, 100 * 100).size == (30, 20)
     assert image_cap(small, 100 * 100).mode == "RGB"
+
+
+def test_jitter_crops_and_mirrors_keeping_the_colours_and_the_seed() -> None:
+    photos = [Example(product_image(c), f"caption {c}") for c in COLOURS[:3]]
+    first, again = Jittered(photos, seed=3), Jittered(photos, seed=3)
+    reads = [first[i % 3] for i in range(12)]
+    assert [r.image.tobytes() for r in reads] == [again[i % 3].image.tobytes() for i in range(12)]
+    assert [r.caption for r in reads] == [photos[i % 3].caption for i in range(12)]
+    assert len({r.image.tobytes() for r in reads}) > 6  # most reads differ
+    for i, r in enumerate(reads):
+        original = photos[i % 3].image
+        width, height = original.size
+        assert 0.85 * width - 1 <= r.image.width <= width
+        assert 0.85 * height - 1 <= r.image.height <= height
+        # Cropped and mirrored, never resampled nor recoloured: every pixel is an original's.
+        colours = {c for _, c in original.getcolors(maxcolors=width * height)}
+        assert {c for _, c in r.image.getcolors(maxcolors=width * height)} <= colours
+    assert len(Jittered(photos, seed=0)) == 3
 
 
 def test_messages() -> None:

@@ -221,3 +221,39 @@ def test_generated_captions_never_carry_nul_bytes(model_dirs, examples) -> None:
         max_new_tokens=4,
     )
     assert "\x00" not in caption
+
+
+def test_validation_loss_keeps_the_best_checkpoint(
+    model_dirs: dict[Family, Path], examples: list[Example], tmp_path: Path
+) -> None:
+    losses: dict[int, float] = {}  # eval_loss by step
+
+    class EvalLosses(TrainerCallback):
+        """Records each validation loss; step 2's is reported lowest, so that the best is not
+        the last (on four examples, the true loss falls at every step)."""
+
+        def on_evaluate(  # type: ignore[no-untyped-def]
+            self, args, state: TrainerState, control: TrainerControl, metrics, **kw
+        ) -> None:
+            losses[state.global_step] = metrics["eval_loss"]
+            if state.global_step == 2:
+                metrics["eval_loss"] = 0.0  # what the Trainer compares, right after this
+
+    s = tiny_settings(max_steps=4, eval_steps=1, checkpoint_steps=1, learning_rate=1e-2)
+    result = qlora_train(
+        base=str(model_dirs["idefics3"]),
+        revision=None,
+        examples=examples,
+        s=s,
+        output_dir=tmp_path,
+        validation=examples,
+        callbacks=[EvalLosses()],
+    )
+    assert sorted(losses) == [1, 2, 3, 4] and losses[4] < losses[1]  # a real loss, falling
+    assert result.best_step == 2
+    kept = load_file(tmp_path / "adapter" / "adapter_model.safetensors")
+    best = load_file(tmp_path / "checkpoints" / "checkpoint-2" / "adapter_model.safetensors")
+    last = load_file(tmp_path / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
+    assert kept.keys() == best.keys()
+    assert all(torch.equal(kept[k], best[k]) for k in kept)
+    assert not all(torch.equal(kept[k], last[k]) for k in kept)

@@ -12,6 +12,7 @@ from app.datasets.models import Split
 from app.datasets.service import split_of
 from app.runs.card import RunCard
 from app.runs.models import Run, RunStatus
+from app.runs.settings import PRESETS
 from tests import corpus
 
 DATASETS = "/api/v1/brands/maison/datasets"
@@ -88,7 +89,7 @@ def test_a_run_is_committed_then_sent(
     assert response.status_code == 202
     run = response.json()
     assert run["status"] == "queued" and run["base_model"]["source"] == "models/demo-captioner"
-    assert run["settings"]["lora_r"] == 16
+    assert run["settings"]["lora_r"] == PRESETS["quick-demo"].lora_r == 64
     assert sent == [("atelier.run_train", [run["id"]], True)], "sent once, after the commit"
 
 
@@ -153,7 +154,10 @@ def test_the_bounds_themselves_are_accepted() -> None:
         ends = [bounds.low] * (not bounds.low_open) + [bounds.high] * (not bounds.high_open)
         for value in ends:
             kind = type(getattr(settings_resolve(None, {}), name))
-            assert getattr(settings_resolve(None, {name: kind(value)}), name) == value
+            # The best checkpoint by validation loss needs a checkpoint at each evaluation.
+            paired = {"checkpoint_steps": value} if name == "eval_steps" and value else {}
+            resolved = settings_resolve(None, {name: kind(value), **paired})
+            assert getattr(resolved, name) == value
 
 
 def test_a_base_model_that_is_not_ready_is_refused(
