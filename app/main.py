@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.accounts import views as account_views
@@ -34,7 +34,7 @@ from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
 from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
-from app.errors import DomainError
+from app.errors import DomainError, Invalid
 from app.evaluations import views as evaluation_views
 from app.headers import SecurityHeaders
 from app.interchange import views as interchange_views
@@ -144,6 +144,8 @@ async def database_away(request: Request, exc: Exception) -> Response:
     """A lost connection (a restarted or failed-over server, a killed backend): 503 for this
     request; the pool checks each connection before use, so the next one gets a fresh one."""
     assert isinstance(exc, DBAPIError)
+    if isinstance(exc, DataError):  # an id or number beyond what a column holds
+        return await out_of_range(request, exc)
     if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
         raise exc
     log.warning("database unavailable: %s", exc.orig)
@@ -162,10 +164,16 @@ async def storage_failed(request: Request, exc: Exception) -> Response:
     return await domain_error(request, StorageFull(sentence))
 
 
+async def out_of_range(request: Request, exc: Exception) -> Response:
+    """An id past 2**63 (SQLite's driver raises OverflowError, PostgreSQL a DataError)."""
+    return await domain_error(request, Invalid("A number in the request is out of range."))
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     app.exception_handler(DomainError)(domain_error)
     app.exception_handler(DBAPIError)(database_away)
     app.exception_handler(OSError)(storage_failed)
+    app.exception_handler(OverflowError)(out_of_range)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
