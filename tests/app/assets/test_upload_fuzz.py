@@ -25,7 +25,10 @@ UPLOAD = "/api/v1/brands/maison/assets"
 # Function-scoped fixtures (client, brand, store) are shared by the examples on purpose: the
 # invariant is checked after each one, over everything uploaded so far.
 FUZZ = settings(
-    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 MAKERS = [corpus.png, corpus.jpeg, corpus.webp, corpus.bmp, corpus.tiff]
 
