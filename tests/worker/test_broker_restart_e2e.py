@@ -15,7 +15,7 @@ from app.config import Settings
 from tests import corpus
 from tests.worker.e2e import model_ready, run_get, run_queue, wait_for, worker_process
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.processes]
 
 
 def _free_port() -> int:

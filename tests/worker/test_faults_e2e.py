@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from tests.worker.e2e import model_ready, run_get, run_queue, wait_for, worker_process
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.processes]
 
 KILLS = 10
 # Each worker keeps a checkpoint or two (every 2 steps) before it dies: 10 kills fit in 60.
