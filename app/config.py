@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     # A worker renews its lease on a run every third of this; a run whose lease ran out is
     # resumed by another worker from its last checkpoint.
     RUN_LEASE_SECONDS: int = 30
+    # A run whose worker died or stopped this many times is failed rather than tried again.
+    RUN_MAX_ATTEMPTS: int = Field(default=3, ge=1)
+    # A queued run or auto-tag job that no worker has claimed for this long is sent again: its
+    # message may never have reached the broker (lost with a broker that restarted). A
+    # duplicate is harmless: the claim is atomic and the second message finds nothing to do.
+    QUEUED_RESEND_SECONDS: int = Field(default=120, ge=1)
     RUN_VALIDATION_FRACTION: float = 0.2
     # What a worker keeps loaded between tasks: base models (4-bit) and adapters on each.
     WORKER_MAX_BASES: int = Field(default=1, ge=1)

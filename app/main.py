@@ -1,5 +1,6 @@
 """The web application: routers, error pages, limits and the health check."""
 
+import errno
 import logging
 from typing import Any
 from urllib.parse import quote
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from app.accounts import views as account_views
@@ -32,7 +34,7 @@ from app.brands import views as brand_views
 from app.config import ROOT, Settings, settings
 from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
-from app.errors import DomainError
+from app.errors import DomainError, Invalid
 from app.evaluations import views as evaluation_views
 from app.headers import SecurityHeaders
 from app.interchange import views as interchange_views
@@ -128,8 +130,50 @@ async def domain_error(request: Request, exc: DomainError) -> Response:
     )
 
 
+class Unavailable(DomainError):
+    """The database cannot serve now; the request changed nothing."""
+
+    status_code = 503
+
+
+class StorageFull(DomainError):
+    status_code = 507
+
+
+async def database_away(request: Request, exc: Exception) -> Response:
+    """A lost connection (a restarted or failed-over server, a killed backend): 503 for this
+    request; the pool checks each connection before use, so the next one gets a fresh one."""
+    assert isinstance(exc, DBAPIError)
+    if isinstance(exc, DataError):  # an id or number beyond what a column holds
+        return await out_of_range(request, exc)
+    if not (exc.connection_invalidated or isinstance(exc, OperationalError)):
+        raise exc
+    log.warning("database unavailable: %s", exc.orig)
+    sentence = "The database is unavailable for a moment; nothing was saved. Try again."
+    return await domain_error(request, Unavailable(sentence))
+
+
+async def storage_failed(request: Request, exc: Exception) -> Response:
+    """A full disk while blobs are written: the transaction rolled back and its staged blobs
+    with it, so the answer can say that nothing was kept."""
+    assert isinstance(exc, OSError)
+    if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+        raise exc
+    log.error("blob store full: %s", exc)
+    sentence = "The storage is full: nothing from this request was kept. Try again later."
+    return await domain_error(request, StorageFull(sentence))
+
+
+async def out_of_range(request: Request, exc: Exception) -> Response:
+    """An id past 2**63 (SQLite's driver raises OverflowError, PostgreSQL a DataError)."""
+    return await domain_error(request, Invalid("A number in the request is out of range."))
+
+
 def _add_error_handlers(app: FastAPI) -> None:
     app.exception_handler(DomainError)(domain_error)
+    app.exception_handler(DBAPIError)(database_away)
+    app.exception_handler(OSError)(storage_failed)
+    app.exception_handler(OverflowError)(out_of_range)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:

@@ -76,17 +76,36 @@ def open_store(url: str) -> BlobStore:
 
 
 def blob_stage(*, session: Session, store: BlobStore, key: str, data: bytes) -> None:
-    """Write a blob that is deleted again if the session's transaction rolls back."""
+    """Write a blob that is deleted again if the session's transaction rolls back (or the
+    savepoint it was written in)."""
     store.put(key, data)
-    session.info.setdefault(_STAGED, []).append((store, key))
+    staged = session.info.setdefault(_STAGED, [])
+    staged.append((store, key, session.get_nested_transaction()))
 
 
+# SQLAlchemy sends after_commit and after_rollback for savepoints too: a released savepoint
+# hands its blobs to the transaction around it, and only the outermost commit keeps them.
 @event.listens_for(Session, "after_commit")
 def _keep_staged(session: Session) -> None:
-    session.info.pop(_STAGED, None)
+    savepoint = session.get_nested_transaction()
+    if savepoint is None:
+        session.info.pop(_STAGED, None)
+        return
+    around = savepoint.parent if savepoint.parent and savepoint.parent.nested else None
+    session.info[_STAGED] = [
+        (store, key, around if within is savepoint else within)
+        for store, key, within in session.info.get(_STAGED, [])
+    ]
 
 
 @event.listens_for(Session, "after_rollback")
 def _drop_staged(session: Session) -> None:
-    for store, key in session.info.pop(_STAGED, []):
-        store.delete(key)
+    savepoint = session.get_nested_transaction()
+    kept = []
+    for store, key, within in session.info.pop(_STAGED, []):
+        if savepoint is None or within is savepoint:
+            store.delete(key)
+        else:
+            kept.append((store, key, within))
+    if kept:
+        session.info[_STAGED] = kept

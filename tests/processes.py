@@ -7,8 +7,9 @@ import sys
 
 import psutil
 
-# What tests start: `atelier serve`/`worker` (`-m app.cli`), Celery workers, uvicorn, Chromium.
-STARTED_BY_TESTS = ("app.cli", "celery", "uvicorn", "chromium")
+# What tests start: `atelier serve`/`worker` (`-m app.cli`), Celery workers, uvicorn, Chromium,
+# throwaway Redis servers.
+STARTED_BY_TESTS = ("app.cli", "celery", "uvicorn", "chromium", "redis-server")
 
 
 def adopt_orphans() -> None:

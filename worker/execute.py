@@ -41,7 +41,6 @@ if TYPE_CHECKING:
     from worker.train import TrainResult
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -84,12 +83,12 @@ def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None
 def _too_many_attempts(run_id: int) -> bool:
     with sessions().begin() as session:
         attempt = session.get_one(Run, run_id).attempt
-    if attempt <= MAX_ATTEMPTS:
+    if attempt <= settings.RUN_MAX_ATTEMPTS:
         return False
     _finish(
         run_id,
         RunStatus.failed,
-        summary=f"The run was interrupted {MAX_ATTEMPTS} times and was not tried again.",
+        summary=f"The run was interrupted {attempt - 1} times and was not tried again.",
     )
     return True
 

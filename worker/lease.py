@@ -101,6 +101,25 @@ def orphans(sessions: sessionmaker[Session], table: LeasedTable) -> list[int]:
         )
 
 
+def unclaimed(sessions: sessionmaker[Session], table: LeasedTable, seconds: int) -> list[int]:
+    """Rows still queued `seconds` after their message was sent (a broker that restarted
+    without persistence loses it): each is marked sent now, by one worker, and is to be sent
+    again. A message that was not lost after all finds the row claimed and does nothing."""
+    now = utcnow()
+    with sessions.begin() as session:
+        return list(
+            session.scalars(
+                update(table)
+                .where(
+                    table.status == JobStatus.queued,
+                    table.sent_at < now - timedelta(seconds=seconds),
+                )
+                .values(sent_at=now)
+                .returning(table.id)
+            )
+        )
+
+
 def log_append(run: Run, line: str) -> None:
     stamp = utcnow().strftime("%H:%M:%S")
     lines = [*run.log.splitlines(), f"{stamp} {line}"]

@@ -61,17 +61,25 @@ def try_image(try_id: int) -> None:
 
 
 def recover_orphans() -> None:
-    """Send the runs and jobs whose worker died or stopped again; the next worker resumes them."""
+    """Send the runs and jobs whose worker died or stopped again, and those queued so long
+    that their message was likely lost; the next worker resumes or starts them."""
     from app.autotag.models import AutotagJob
     from app.runs.models import Run
     from worker.context import sessions
-    from worker.lease import orphans
+    from worker.lease import orphans, unclaimed
 
     for run_id in orphans(sessions(), Run):
         log.warning("run %s lost its worker; sending it again to be resumed", run_id)
         run_train.apply_async(args=[run_id], queue="gpu")
     for job_id in orphans(sessions(), AutotagJob):
         log.warning("auto-tag job %s lost its worker; sending it again", job_id)
+        autotag.apply_async(args=[job_id], queue="gpu")
+    waited = settings.QUEUED_RESEND_SECONDS
+    for run_id in unclaimed(sessions(), Run, waited):
+        log.warning("run %s still queued after %ss; sending it again", run_id, waited)
+        run_train.apply_async(args=[run_id], queue="gpu")
+    for job_id in unclaimed(sessions(), AutotagJob, waited):
+        log.warning("auto-tag job %s still queued after %ss; sending it again", job_id, waited)
         autotag.apply_async(args=[job_id], queue="gpu")
 
 

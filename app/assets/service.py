@@ -119,6 +119,7 @@ def _ingest_archive(
 ) -> None:
     try:
         entries = archive_entries(fileobj, limits=limits, request_unpacked=report.unpacked_bytes)
+        answered = len(report.accepted) + len(report.duplicates) + len(report.rejected)
         for entry in entries:
             report.unpacked_bytes += len(entry.data or b"")
             name = f"{filename}: {entry.name}"
@@ -136,6 +137,9 @@ def _ingest_archive(
                 limits=limits,
                 report=report,
             )
+        if len(report.accepted) + len(report.duplicates) + len(report.rejected) == answered:
+            # Empty, or only folders, clutter and a manifest: still answered, by its name.
+            report.rejected.append((filename, "the archive holds no images"))
     except Rejected as exc:
         report.rejected.append((filename, str(exc)))
 

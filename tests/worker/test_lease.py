@@ -16,7 +16,7 @@ from app.datasets.models import DatasetVersion
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.leases import JobStatus
 from app.runs.models import Run
-from worker.lease import Lease, LeasedTable
+from worker.lease import Lease, LeasedTable, unclaimed
 
 TABLES = [Run, AutotagJob]
 
@@ -140,3 +140,17 @@ def test_racing_claims_leave_exactly_one_winner(
     assert len(won) == 1
     row = _read(sessions, table, row_id)
     assert (row.lease_owner, row.attempt) == (won[0], 1)
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.__tablename__)
+def test_a_row_queued_past_the_deadline_is_resent_once_per_deadline(
+    sessions: sessionmaker[Session], table: LeasedTable
+) -> None:
+    row_id = _row(sessions, table)
+    assert unclaimed(sessions, table, 60) == [], "just sent"
+    _set(sessions, table, row_id, sent_at=utcnow() - timedelta(seconds=61))
+    assert unclaimed(sessions, table, 60) == [row_id]
+    assert unclaimed(sessions, table, 60) == [], "marked sent: another worker sends nothing"
+    _set(sessions, table, row_id, sent_at=utcnow() - timedelta(seconds=61))
+    assert Lease(sessions, table, row_id, "w", 30).claim()
+    assert unclaimed(sessions, table, 60) == [], "a claimed row is the lease's business"
