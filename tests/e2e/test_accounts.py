@@ -39,6 +39,8 @@ def test_invite_join_approve_and_be_refused(
     newcomer.goto(f"{live_server}/brands/maison/assets")
     newcomer.locator("#grid .tile a").first.click()
     newcomer.click("button[value=approve]")
+    expect(newcomer).to_have_url(f"{live_server}/brands/maison/assets")  # nothing else pending
+    newcomer.locator("#grid .tile a").first.click()
     expect(newcomer.locator("#status")).to_have_text("approved")
 
     refused = newcomer.goto(f"{live_server}/brands/maison/members")
