@@ -13,6 +13,7 @@ import hmac
 import secrets
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from ipaddress import IPv4Network, IPv6Network, ip_address, ip_network
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from fastapi import Depends, Request, Response, params
@@ -76,7 +77,26 @@ class Principal:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """Who is asking: the connection's address or, behind a trusted proxy, the rightmost
+    address of X-Forwarded-For that is not a trusted proxy (the ones left of it are the
+    client's to write)."""
+    peer = request.client.host if request.client else ""
+    proxies = [ip_network(p, strict=False) for p in request.app.state.settings.TRUSTED_PROXIES]
+    if not _is_among(peer, proxies):
+        return peer
+    hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_among(hop, proxies):
+            return hop
+    return hops[0] if hops else peer
+
+
+def _is_among(address: str, networks: list[IPv4Network | IPv6Network]) -> bool:
+    try:
+        ip = ip_address(address)
+    except ValueError:  # not an address (a test client's name, a garbled header)
+        return False
+    return any(ip in network for network in networks)
 
 
 def bearer_secret(request: Request) -> str | None:

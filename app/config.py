@@ -71,6 +71,10 @@ class Settings(BaseSettings):
 
     # Host names this installation answers to (others get 400); "*" allows any. Comma-separated.
     TRUSTED_HOSTS: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "testserver"]
+    # Reverse proxies (addresses or CIDR networks) whose X-Forwarded-For is believed: the
+    # client's address, for sign-in throttling and the audit log, is then the rightmost one
+    # that is not such a proxy. Empty: the connection's own address, always.
+    TRUSTED_PROXIES: Annotated[list[str], NoDecode] = []
 
     # Base models. A local source must lie inside one of these folders (after symlinks and
     # `..` are resolved): the worker reads whatever path it is given. Hub ids may be limited to
@@ -81,7 +85,9 @@ class Settings(BaseSettings):
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
     DEMO_ADMIN_PASSWORD: str = DEMO_DEFAULT_PASSWORD
 
-    @field_validator("TRUSTED_HOSTS", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before")
+    @field_validator(
+        "TRUSTED_HOSTS", "TRUSTED_PROXIES", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before"
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -3,7 +3,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload
 
@@ -305,7 +305,9 @@ def login_check(*, session: Session, attempt: Attempt, password: str, settings: 
 def _throttle_check(
     *, session: Session, key: str, free: int, attempt: Attempt, settings: Settings
 ) -> None:
-    throttle = session.get(LoginThrottle, key)
+    # Locked until the attempt's transaction ends (PostgreSQL): a concurrent attempt on the
+    # same key waits, then sees this one's failure counted.
+    throttle = session.get(LoginThrottle, key, with_for_update=True)
     if throttle is None or throttle.failures < free:
         return
     wait = min(2 ** (throttle.failures - free), settings.LOGIN_MAX_WAIT_SECONDS)
@@ -315,16 +317,20 @@ def _throttle_check(
 
 
 def _throttle_fail(*, session: Session, key: str, at: datetime) -> None:
-    throttle = session.get(LoginThrottle, key)
-    if throttle is None:
-        try:
-            with session.begin_nested():
-                session.add(LoginThrottle(key=key, failures=1, last_failure_at=at))
-            return
-        except IntegrityError:  # a concurrent failure created it
-            throttle = session.get_one(LoginThrottle, key)
-    throttle.failures += 1
-    throttle.last_failure_at = at
+    """Count one failure on the key: an increment in the database, never lost to a race."""
+    counted = session.execute(
+        update(LoginThrottle)
+        .where(LoginThrottle.key == key)
+        .values(failures=LoginThrottle.failures + 1, last_failure_at=at)
+        .execution_options(synchronize_session="fetch")
+    )
+    if counted.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    try:
+        with session.begin_nested():
+            session.add(LoginThrottle(key=key, failures=1, last_failure_at=at))
+    except IntegrityError:  # a concurrent failure created it meanwhile: count on it
+        _throttle_fail(session=session, key=key, at=at)
 
 
 # Sessions --------------------------------------------------------------------------------
