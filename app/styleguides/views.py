@@ -87,6 +87,17 @@ def api_styleguide_get(version: int, access: CreativeBrand, session: SessionDep)
     return StyleGuideOut.model_validate(guide)
 
 
+def _refused(
+    request: Request, access: BrandAccess, session: SessionDep, error: str
+) -> HTMLResponse:
+    """The guide page again, saying why the change was refused; nothing of it is kept."""
+    session.rollback()
+    current = styleguide_current(session=session, brand=access.brand)
+    return _guide_page(
+        request, access=access, session=session, guide=current, error=error, status_code=422
+    )
+
+
 def _guide_page(
     request: Request,
     *,
@@ -155,15 +166,7 @@ def styleguide_upload_form(
                 preview=preview,
             )
     except Invalid as exc:
-        session.rollback()
-        return _guide_page(
-            request,
-            access=access,
-            session=session,
-            guide=styleguide_current(session=session, brand=access.brand),
-            error=f"{file.filename}: {exc}",
-            status_code=422,
-        )
+        return _refused(request, access, session, f"{file.filename}: {exc}")
     return RedirectResponse(
         request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
     )
@@ -190,15 +193,7 @@ def styleguide_confirm_form(
             max_bytes=settings.MAX_STYLEGUIDE_BYTES,
         )
     except Invalid as exc:
-        session.rollback()
-        return _guide_page(
-            request,
-            access=access,
-            session=session,
-            guide=styleguide_current(session=session, brand=access.brand),
-            error=str(exc),
-            status_code=422,
-        )
+        return _refused(request, access, session, str(exc))
     audit(
         request,
         session,
@@ -228,10 +223,7 @@ def styleguide_terms_form(
         terms = _terms_from_form(kinds=kind, words=term, instead=instead_of, removed=set(remove))
         guide = styleguide_terms_edit(session=session, brand=access.brand, terms=terms)
     except Invalid as exc:
-        current = styleguide_current(session=session, brand=access.brand)
-        return _guide_page(
-            request, access=access, session=session, guide=current, error=str(exc), status_code=422
-        )
+        return _refused(request, access, session, str(exc))
     audit(
         request,
         session,
