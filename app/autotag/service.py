@@ -187,6 +187,32 @@ def suggestions_page(
     return found[:limit], (found[limit - 1].id if len(found) > limit else None)
 
 
+def pending_at(*, session: Session, brand: Brand, suggestion_id: int | None) -> Suggestion | None:
+    """The pending suggestion with this id, else the brand's oldest pending one, if any."""
+    pending = select(Suggestion).where(
+        Suggestion.brand_id == brand.id, Suggestion.status == SuggestionStatus.pending
+    )
+    if suggestion_id is not None:
+        found = session.scalar(pending.where(Suggestion.id == suggestion_id))
+        if found is not None:
+            return found
+    return session.scalar(pending.order_by(Suggestion.id).limit(1))
+
+
+def pending_neighbours(
+    *, session: Session, brand: Brand, suggestion: Suggestion
+) -> tuple[int | None, int | None]:
+    """The ids of the pending suggestions just before and just after this one."""
+    pending = (Suggestion.brand_id == brand.id, Suggestion.status == SuggestionStatus.pending)
+    before = session.scalar(
+        select(func.max(Suggestion.id)).where(*pending, Suggestion.id < suggestion.id)
+    )
+    after = session.scalar(
+        select(func.min(Suggestion.id)).where(*pending, Suggestion.id > suggestion.id)
+    )
+    return before, after
+
+
 def suggestion_counts(*, session: Session, brand: Brand) -> dict[str, int]:
     """How many of the brand's suggestions are in each state."""
     rows = session.execute(

@@ -35,6 +35,8 @@ from app.autotag.service import (
     job_cancel,
     job_create,
     jobs_list,
+    pending_at,
+    pending_neighbours,
     suggestion_accept,
     suggestion_counts,
     suggestion_reject,
@@ -316,15 +318,11 @@ def _queue_item(
     session: SessionDep, brand: Brand, suggestion_id: int | None
 ) -> tuple[Suggestion | None, int | None, int | None]:
     """The suggestion to show (the oldest pending one by default), and its neighbours."""
-    items, _ = suggestions_page(session=session, brand=brand, limit=10_000)
-    ids = [s.id for s in items]
-    if not ids:
+    current = pending_at(session=session, brand=brand, suggestion_id=suggestion_id)
+    if current is None:
         return None, None, None
-    current = suggestion_id if suggestion_id in ids else ids[0]
-    at = ids.index(current)
-    previous = ids[at - 1] if at > 0 else None
-    following = ids[at + 1] if at + 1 < len(ids) else None
-    return items[at], previous, following
+    previous, following = pending_neighbours(session=session, brand=brand, suggestion=current)
+    return current, previous, following
 
 
 @pages.get("/brands/{slug}/review", response_class=HTMLResponse)
