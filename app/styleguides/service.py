@@ -68,11 +68,25 @@ class Preview:
 
 
 def styleguide_preview(
-    *, session: Session, store: BlobStore, brand: Brand, filename: str, data: bytes, max_bytes: int
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    data: bytes,
+    max_bytes: int,
+    max_pages: int = 500,
+    max_seconds: float = 20.0,
 ) -> Preview:
     """Read a guide and say what its terms change, keeping the file until it is confirmed."""
     try:
-        extracted = styleguide_extract(data, filename=filename, max_bytes=max_bytes)
+        extracted = styleguide_extract(
+            data,
+            filename=filename,
+            max_bytes=max_bytes,
+            max_pages=max_pages,
+            max_seconds=max_seconds,
+        )
     except Unreadable as exc:
         raise Invalid(str(exc)) from exc
     sha256 = hashlib.sha256(data).hexdigest()
@@ -89,7 +103,15 @@ def styleguide_preview(
 
 
 def styleguide_confirm(
-    *, session: Session, store: BlobStore, brand: Brand, filename: str, sha256: str, max_bytes: int
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    sha256: str,
+    max_bytes: int,
+    max_pages: int = 500,
+    max_seconds: float = 20.0,
 ) -> StyleGuideVersion:
     """Keep a previewed guide as the new version."""
     key = _source_key(brand, sha256)
@@ -102,6 +124,8 @@ def styleguide_confirm(
         filename=filename,
         data=store.get(key),
         max_bytes=max_bytes,
+        max_pages=max_pages,
+        max_seconds=max_seconds,
     )
 
 

@@ -53,6 +53,13 @@ def _upload(
         max_pages=settings.MAX_STYLEGUIDE_PAGES,
         max_seconds=settings.STYLEGUIDE_EXTRACT_SECONDS,
     )
+    _audit_upload(request, session, access, guide)
+    return guide
+
+
+def _audit_upload(
+    request: Request, session: SessionDep, access: BrandAccess, guide: StyleGuideVersion
+) -> None:
     audit(
         request,
         session,
@@ -62,7 +69,6 @@ def _upload(
         filename=guide.filename,
         terms=len(guide.terms),
     )
-    return guide
 
 
 @api.post("/brands/{slug}/styleguides", response_model=StyleGuideOut, status_code=201)
@@ -156,6 +162,8 @@ def styleguide_upload_form(
                 filename=file.filename or "styleguide",
                 data=_read_capped(file, settings.MAX_STYLEGUIDE_BYTES),
                 max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+                max_pages=settings.MAX_STYLEGUIDE_PAGES,
+                max_seconds=settings.STYLEGUIDE_EXTRACT_SECONDS,
             )
             return page(
                 request,
@@ -191,18 +199,12 @@ def styleguide_confirm_form(
             filename=filename,
             sha256=sha256,
             max_bytes=settings.MAX_STYLEGUIDE_BYTES,
+            max_pages=settings.MAX_STYLEGUIDE_PAGES,
+            max_seconds=settings.STYLEGUIDE_EXTRACT_SECONDS,
         )
     except Invalid as exc:
         return _refused(request, access, session, str(exc))
-    audit(
-        request,
-        session,
-        action="styleguide.upload",
-        brand=access.brand,
-        target=f"version {guide.version}",
-        filename=guide.filename,
-        terms=len(guide.terms),
-    )
+    _audit_upload(request, session, access, guide)
     return RedirectResponse(
         request.app.url_path_for("styleguide_page", slug=access.brand.slug), 303
     )
