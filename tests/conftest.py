@@ -30,6 +30,7 @@ from app.main import create_app
 from app.migrate import db_upgrade
 from app.storage import LocalBlobStore
 from tests import processes
+from tests.families import families_skip
 
 POSTGRES = os.environ.get("ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
@@ -37,6 +38,10 @@ BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",
 
 def _postgres_admin() -> psycopg.Connection:
     return psycopg.connect(POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    families_skip(items)  # the Qwen-VL tier, where torchvision is missing
 
 
 @pytest.fixture(scope="session", autouse=True)
