@@ -80,7 +80,7 @@ def route_table(app: FastAPI) -> list[APIRoute]:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path in ("/healthz",)
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
 
 
 def create_app(config: Settings = settings) -> FastAPI:

@@ -111,7 +111,8 @@ def _work_metrics(session: Session) -> Iterator[Metric]:
         (Run, "atelier_runs", "Fine-tuning runs"),
         (AutotagJob, "atelier_autotag_jobs", "Auto-tag jobs"),
     ):
-        counted = dict(session.execute(select(table.status, func.count()).group_by(table.status)))
+        query = select(table.status, func.count()).group_by(table.status)
+        counted = {status: n for status, n in session.execute(query)}
         gauge = GaugeMetricFamily(name, f"{what} by status.", labels=["status"])
         for status in JobStatus:
             gauge.add_metric([status.value], counted.get(status, 0))
@@ -217,7 +218,7 @@ class QueueDepth:
             with engine.connect() as connection:
                 if not engine.dialect.has_table(connection, "kombu_message"):
                     return dict.fromkeys(QUEUES, 0)
-                counted: dict[str, int] = dict(connection.execute(query).tuples().all())
+                counted = {name: int(n) for name, n in connection.execute(query)}
         finally:
             engine.dispose()
         return {queue: int(counted.get(queue, 0)) for queue in QUEUES}
