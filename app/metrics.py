@@ -35,6 +35,9 @@ from app.runs.models import Run
 log = logging.getLogger(__name__)
 
 QUEUES = ("gpu", "cpu")
+# The speed of at most this many running runs (and jobs), the latest: one a worker, and a bound
+# on the series a scrape carries should rows be left running.
+LATEST_RUNNING = 32
 # kombu's Redis transport keeps a queue's messages of priority p > 0 under "name\x06\x16p".
 _REDIS_PRIORITY_STEPS = (0, 3, 6, 9)
 
@@ -124,13 +127,15 @@ def _work_metrics(session: Session) -> Iterator[Metric]:
 def _training_rates(session: Session) -> Metric:
     gauge = GaugeMetricFamily(
         "atelier_training_samples_per_second",
-        "Training examples a second of each running run, over its current attempt so far.",
+        "Training examples a second of the latest running runs, over their current attempt.",
         labels=["run_id", "brand"],
     )
     running = session.execute(
         select(Run.id, Brand.slug, Run.step, Run.total_steps, Run.eta_seconds, Run.settings)
         .join(Brand, Brand.id == Run.brand_id)
         .where(Run.status == JobStatus.running)
+        .order_by(Run.id.desc())
+        .limit(LATEST_RUNNING)
     )
     for run_id, brand, step, total, eta, settings in running:
         rate = samples_per_second(step, total, eta, settings)
@@ -153,13 +158,15 @@ def samples_per_second(
 def _autotag_rates(session: Session) -> Metric:
     gauge = GaugeMetricFamily(
         "atelier_autotag_images_per_second",
-        "Images a second of each running auto-tag job, over its current attempt so far.",
+        "Images a second of the latest running auto-tag jobs, over their current attempt.",
         labels=["job_id", "brand"],
     )
     running = session.execute(
         select(AutotagJob.id, Brand.slug, AutotagJob.detail)
         .join(Brand, Brand.id == AutotagJob.brand_id)
         .where(AutotagJob.status == JobStatus.running)
+        .order_by(AutotagJob.id.desc())
+        .limit(LATEST_RUNNING)
     )
     for job_id, brand, detail in running:
         if (rate := (detail or {}).get("images_per_second")) is not None:
