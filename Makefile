@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# The families tier: Qwen2-VL, Qwen2.5-VL (and PaliGemma) need torchvision for their processors,
+# The families tier: Qwen2-VL and Qwen2.5-VL need torchvision for their processors,
 # and PyPI's torchvision does not import beside the CPU torch above. torch 2.14.1 with
 # torchvision 0.29.1 (a CUDA build that runs on the CPU) lie on this project's machines.
 FAMILIES_VENV ?= .venv-families
@@ -48,14 +48,15 @@ serve: $(STAMP)
 
 ## test: the whole suite on SQLite and PostgreSQL, with a real browser
 # Two test processes on two cores, one thread each, whose idle threads sleep rather than spin
-# (see app/threads.py: a spinning thread starves the others on a busy machine).
-test: $(STAMP) browser
+# (see app/threads.py: a spinning thread starves the others on a busy machine). PostgreSQL and
+# Redis: the machine's own if they answer, else throwaway ones the session starts (tests/services.py).
+test: $(STAMP) browser services
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -n 2 --dist loadgroup
 
 ## test-families: the Qwen2-VL and Qwen2.5-VL tests (marked `families`), in the families venv
 # Their processors need torchvision, so they run in a venv of their own; `make test` skips them.
 # On SQLite alone: what they prove is the model path, which both databases share.
-test-families: $(FAMILIES_STAMP)
+test-families: $(FAMILIES_STAMP) services
 	$(FAMILIES_BIN)/python -c 'import torchvision'  # else every test would skip, and prove nothing
 	ATELIER_TEST_BACKENDS=sqlite OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
 		$(FAMILIES_BIN)/pytest -n 2 --dist loadgroup -m families
@@ -82,6 +83,11 @@ audit: $(STAMP)
 ## browser: Debian's headless Chromium for the page tests (never a browser download)
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+## services: Debian's PostgreSQL and Redis, from which the tests start throwaway servers when the
+# machine runs none (the packages only: nothing is started here)
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v redis-server; } >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
 
 clean:
 	rm -rf $(VENV) $(FAMILIES_VENV) var .pytest_cache .mypy_cache .ruff_cache

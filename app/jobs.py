@@ -1,5 +1,6 @@
 """Sending jobs to the workers, by task name: the web process never imports the worker."""
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -7,6 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _AFTER_COMMIT = "atelier_jobs_after_commit"
+log = logging.getLogger(__name__)
 
 
 def celery_client(broker_url: str) -> Celery:
@@ -16,6 +18,7 @@ def celery_client(broker_url: str) -> Celery:
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=False,
         task_ignore_result=True,
+        task_send_sent_event=True,  # a task-sent event for Flower (the workers send the rest)
     )
     return client
 
@@ -35,7 +38,15 @@ def job_send(*, session: Session, client: Celery, name: str, args: list[Any]) ->
 @event.listens_for(Session, "after_commit")
 def _send_jobs(session: Session) -> None:
     for client, name, args in session.info.pop(_AFTER_COMMIT, []):
-        client.send_task(name, args=args, queue="gpu")
+        try:
+            client.send_task(name, args=args, queue="gpu")
+        except Exception:  # the row is committed: the request succeeded, only the message is late
+            # The row stays queued, and the workers' recovery sends it again once it has waited
+            # QUEUED_RESEND_SECONDS (worker.lease.unclaimed); the claim is atomic, so a message
+            # that did arrive after all is never worked twice.
+            log.warning(
+                "the broker did not take %s%s; it will be sent again", name, args, exc_info=True
+            )
 
 
 @event.listens_for(Session, "after_rollback")

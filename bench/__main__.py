@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery, load, quality
+from bench import autotag, captions, contention, gallery, load, metrics, quality
 
 BENCHMARKS = {
     "gallery": gallery.main,
@@ -10,6 +10,7 @@ BENCHMARKS = {
     "autotag": autotag.main,
     "contention": contention.main,
     "quality": quality.main,
+    "metrics": metrics.main,
 }
 # Not part of "all": it serves and trains for a minute and a half (`python -m bench load`).
 EXTRA = {"load": load.main}
