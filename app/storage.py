@@ -189,6 +189,7 @@ class S3BlobStore:
         self.endpoint_url = endpoint_url
         config = Config(
             region_name=region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+            signature_version="s3v4",  # presigned URLs too (SigV2 is retired; 7 days at most)
             retries={"mode": "standard", "max_attempts": 3},
             connect_timeout=5,
             read_timeout=60,
@@ -260,12 +261,27 @@ class S3BlobStore:
             self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as exc:
             failed = self._failed(exc, key)
-            if isinstance(failed, FileNotFoundError):
-                return False
-            raise failed from exc
+            if not isinstance(failed, FileNotFoundError):
+                raise failed from exc
+            # A HEAD answer has no body to tell a missing key from a missing bucket.
+            self._bucket_check()
+            return False
         except BotoCoreError as exc:
             raise self._failed(exc) from exc
         return True
+
+    def _bucket_check(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket"):
+                where = self.endpoint_url or "AWS S3"
+                raise StorageUnavailable(
+                    f"the bucket {self.bucket!r} does not exist at {where}"
+                ) from exc
+            raise self._failed(exc) from exc
+        except BotoCoreError as exc:
+            raise self._failed(exc) from exc
 
     def delete(self, key: str) -> None:
         try:
