@@ -205,6 +205,8 @@ class S3BlobStore:
             multipart_chunksize=self.PART_BYTES,
             max_concurrency=self.PARTS_IN_FLIGHT,
         )
+        # s3transfer's own bound on parts read ahead (10 by default); boto3 does not pass it.
+        self.transfer.max_in_memory_upload_chunks = self.PARTS_IN_FLIGHT
 
     def _key(self, key: str) -> str:
         _check_key(key)

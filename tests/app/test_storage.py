@@ -110,6 +110,21 @@ def test_a_local_streaming_put_holds_chunks_not_the_file(
     assert peak < 8 * MiB, f"{peak / MiB:.1f} MiB held for a 32 MiB blob"
 
 
+def test_an_s3_streaming_put_holds_a_few_parts_not_the_blob(moto_server: MotoServer) -> None:
+    """96 MiB from a generator goes up in 8 MiB parts, at most a few of them in memory (with
+    s3transfer's default read-ahead of ten parts, the whole blob was: 98 MiB)."""
+    blobs = open_store(moto_server.url(moto_server.bucket()))
+    chunk = os.urandom(MiB)
+    tracemalloc.start()
+    try:
+        assert blobs.put_stream("large.bin", (chunk for _ in range(96))) == 96 * MiB
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        blobs.delete("large.bin")
+    assert peak < 64 * MiB, f"{peak / MiB:.1f} MiB held for a 96 MiB blob"
+
+
 def test_a_missing_bucket_is_a_clear_error(moto_server: MotoServer) -> None:
     blobs = open_store(moto_server.url("no-such-bucket"))
     for attempt in (
