@@ -148,6 +148,16 @@ def moto_server(aws_credentials: None) -> Iterator[MotoServer]:
 
 
 @pytest.fixture
+def doomed_server(aws_credentials: None) -> Iterator[MotoServer]:
+    """A moto server of the test's own, which the test kills; stopped whatever happens."""
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
 def s3_settings(settings: Settings, moto_server: MotoServer) -> Settings:
     """The test's settings with the blobs in a new bucket of moto's server, under a prefix."""
     url = moto_server.url(moto_server.bucket(), "atelier")

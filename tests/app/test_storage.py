@@ -44,6 +44,20 @@ def test_staged_blobs_follow_savepoints_and_the_outer_transaction(
         assert blobs.list_keys() == ["d", "e"]
 
 
+def test_a_rollback_with_the_store_away_logs_the_blobs_it_could_not_delete(
+    clean_db: Engine, doomed_server: MotoServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    blobs = open_store(doomed_server.url(doomed_server.bucket()))
+    with Session(clean_db) as session:
+        session.execute(text("SELECT 1"))
+        blob_stage(session=session, store=blobs, key="a", data=b"a")
+        blob_stage(session=session, store=blobs, key="b", data=b"b")
+        doomed_server.kill()
+        session.rollback()  # does not raise over the error that caused it
+    logged = [r.getMessage() for r in caplog.records if r.name == "app.storage"]
+    assert len(logged) == 2 and "'a' of a rolled-back transaction" in logged[0]
+
+
 def test_blobs_go_in_and_out_by_key(blobs: BlobStore) -> None:
     assert blobs.list_keys() == []
     blobs.put("brands/1/originals/x.png", b"png bytes")

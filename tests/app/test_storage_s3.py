@@ -201,16 +201,6 @@ class KilledAfter:
         return getattr(self.store, name)
 
 
-@pytest.fixture
-def doomed_server(aws_credentials: None) -> Iterator[MotoServer]:
-    """A moto server of the test's own, which the test kills; stopped whatever happens."""
-    server = MotoServer()
-    try:
-        yield server.start()
-    finally:
-        server.stop()
-
-
 def test_the_server_going_down_mid_upload_answers_503_and_keeps_no_row(
     settings: Settings, doomed_server: MotoServer, operator_token: str, session: Session
 ) -> None:
