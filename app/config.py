@@ -20,7 +20,10 @@ class Settings(BaseSettings):
 
     DATABASE_URL: str = f"sqlite:///{VAR / 'atelier.db'}"
     BROKER_URL: str = f"sqla+sqlite:///{VAR / 'broker.db'}"
+    # file:///folder, or s3://BUCKET[/PREFIX]?endpoint_url=http://HOST:PORT (AWS_* credentials).
     STORAGE_URL: str = f"file://{VAR / 'blobs'}"
+    # How long a presigned URL to an original or an adapter in S3 stays valid.
+    STORAGE_PRESIGN_SECONDS: int = Field(default=300, ge=1, le=7 * 24 * 3600)
 
     # Upload limits. Each guards memory, disk or decode time against a hostile or careless file.
     # A request body: MAX_REQUEST_BYTES on upload routes (for a signed-in person), else this.

@@ -46,7 +46,7 @@ from app.members import views as member_views
 from app.metrics import RequestTimer, WorkCollector, metrics_registry
 from app.runs import views as run_views
 from app.startup import start_refuse_unsafe
-from app.storage import open_store
+from app.storage import StorageUnavailable, open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
 
@@ -110,7 +110,8 @@ def create_app(config: Settings = settings) -> FastAPI:
     app.add_middleware(BodyLimits, settings=config, uploads=uploads, refuse=domain_error)
     app.add_middleware(CsrfCookie, settings=config)  # around BodyLimits: pages need its token
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.TRUSTED_HOSTS)
-    app.add_middleware(SecurityHeaders)  # error answers carry the headers too
+    # Error answers carry the headers too. Originals may be images from the store.
+    app.add_middleware(SecurityHeaders, image_origin=app.state.store.browser_origin)
     app.add_middleware(RequestTimer)
     app.add_middleware(RequestId)  # outermost: every answer and log line has the id
     return app
@@ -180,6 +181,14 @@ async def storage_failed(request: Request, exc: Exception) -> Response:
     return await domain_error(request, StorageFull(sentence))
 
 
+async def storage_away(request: Request, exc: Exception) -> Response:
+    """The object store unreachable, or its bucket missing: the transaction rolled back, so
+    nothing of the request was kept (the store's own sentence goes to the log)."""
+    log.error("blob store unavailable: %s", exc)
+    sentence = "The storage is unavailable: nothing from this request was kept. Try again later."
+    return await domain_error(request, Unavailable(sentence))
+
+
 async def out_of_range(request: Request, exc: Exception) -> Response:
     """An id past 2**63 (SQLite's driver raises OverflowError, PostgreSQL a DataError)."""
     return await domain_error(request, Invalid("A number in the request is out of range."))
@@ -189,6 +198,7 @@ def _add_error_handlers(app: FastAPI) -> None:
     app.exception_handler(DomainError)(domain_error)
     app.exception_handler(DBAPIError)(database_away)
     app.exception_handler(OSError)(storage_failed)
+    app.exception_handler(StorageUnavailable)(storage_away)
     app.exception_handler(OverflowError)(out_of_range)
 
     @app.exception_handler(RequestValidationError)

@@ -1,4 +1,5 @@
-"""Server-rendered pages: one Jinja2 environment, and rendering of a page or one of its blocks.
+"""Server-rendered pages: one Jinja2 environment, and rendering of a page or one of its blocks;
+and blobs answered to the browser.
 
 A page and its htmx fragments come from one template: a fragment is a named block of it.
 """
@@ -6,11 +7,12 @@ A page and its htmx fragments come from one template: a fragment is a named bloc
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 
-from app.config import ROOT
+from app.config import ROOT, Settings
+from app.storage import BlobStore, blob_chunks
 
 templates = Jinja2Templates(directory=ROOT / "templates")
 
@@ -58,3 +60,27 @@ def page_or_fragment(request: Request, name: str, block: str, **context: Any) ->
 
 def is_htmx(request: Request) -> bool:
     return request.headers.get("HX-Request") == "true"
+
+
+def blob_response(
+    store: BlobStore,
+    key: str,
+    *,
+    settings: Settings,
+    media_type: str,
+    disposition: str = "inline",
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A blob for the browser, once its access check has passed: a redirect to a presigned URL
+    valid for STORAGE_PRESIGN_SECONDS where the store gives one (S3), else its bytes streamed
+    from the store a chunk at a time."""
+    url = store.presigned_url(
+        key,
+        seconds=settings.STORAGE_PRESIGN_SECONDS,
+        media_type=media_type,
+        disposition=disposition,
+    )
+    if url is not None:  # never cached: the next request is checked again and signed anew
+        return RedirectResponse(url, status_code=307, headers={"Cache-Control": "no-store"})
+    headers = {**(headers or {}), "Content-Disposition": disposition}
+    return StreamingResponse(blob_chunks(store.open(key)), media_type=media_type, headers=headers)

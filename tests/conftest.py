@@ -30,9 +30,10 @@ from app.config import ROOT, Settings
 from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import db_upgrade
-from app.storage import LocalBlobStore
+from app.storage import BlobStore, LocalBlobStore, open_store
 from tests import processes, services
 from tests.families import families_skip
+from tests.s3 import CREDENTIALS, MotoServer
 
 BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
 SERVICES = pytest.StashKey[list[services.Server]]()
@@ -156,6 +157,51 @@ def session(clean_db: Engine) -> Iterator[Session]:
 @pytest.fixture
 def store(settings: Settings) -> LocalBlobStore:
     return LocalBlobStore(Path(settings.STORAGE_URL.removeprefix("file://")))
+
+
+@pytest.fixture(scope="session")
+def aws_credentials() -> Iterator[None]:
+    """The AWS_* variables boto3 signs with, for moto's servers (which take any)."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in CREDENTIALS.items():
+            patch.setenv(name, value)
+        yield
+
+
+@pytest.fixture(scope="session")
+def moto_server(aws_credentials: None) -> Iterator[MotoServer]:
+    """moto's S3 server on loopback, one for the session (each test takes its own bucket)."""
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def doomed_server(aws_credentials: None) -> Iterator[MotoServer]:
+    """A moto server of the test's own, which the test kills; stopped whatever happens."""
+    server = MotoServer()
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_settings(settings: Settings, moto_server: MotoServer) -> Settings:
+    """The test's settings with the blobs in a new bucket of moto's server, under a prefix."""
+    url = moto_server.url(moto_server.bucket(), "atelier")
+    return settings.model_copy(update={"STORAGE_URL": url})
+
+
+@pytest.fixture(params=["local", "s3"])
+def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    """The store of each backend: a folder, or a new bucket (under a prefix) of moto's server."""
+    if request.param == "s3":
+        server: MotoServer = request.getfixturevalue("moto_server")
+        return open_store(server.url(server.bucket(), "atelier"))
+    return LocalBlobStore(tmp_path / "blobs")
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ import sys
 import psutil
 
 # What tests start: `atelier serve`/`worker` (`-m app.cli`), Celery workers, uvicorn, Chromium,
-# throwaway Redis servers.
-STARTED_BY_TESTS = ("app.cli", "celery", "uvicorn", "chromium", "redis-server")
+# throwaway Redis servers, moto's S3 server.
+STARTED_BY_TESTS = ("app.cli", "celery", "uvicorn", "chromium", "redis-server", "moto.server")
 
 
 def adopt_orphans() -> None:

@@ -32,7 +32,7 @@ from app.runs.models import Run
 from app.runs.settings import TrainSettings, train_settings_of
 from app.styleguides.glossary import GuideTerms
 from app.styleguides.service import styleguide_terms
-from worker.context import folder_unzip, sessions, store, worker_identity
+from worker.context import folder_fetch, sessions, store, worker_identity
 from worker.lease import Lease
 
 if TYPE_CHECKING:
@@ -75,7 +75,7 @@ def _resident(adapter: Adapter) -> tuple["Loaded", str, dict[str, bool]]:
     key = adapter.adapter_sha256 or f"run-{adapter.run_id}"
     folder = settings.WORK_DIR / f"adapter-{key[:16]}-{uuid.uuid4().hex[:6]}"
     name, adapter_loaded = RESIDENT.adapter(
-        loaded, key, lambda: folder_unzip(store().get(adapter.adapter_key), folder)
+        loaded, key, lambda: folder_fetch(store(), adapter.adapter_key, folder)
     )
     return loaded, name, {"base_loaded": base_loaded, "adapter_loaded": adapter_loaded}
 

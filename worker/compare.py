@@ -27,7 +27,7 @@ from app.runs.models import Run
 from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings, train_settings_of
 from app.styleguides.glossary import GuideTerms
 from app.styleguides.service import styleguide_terms
-from worker.context import file_sha256, folder_unzip, sessions, store
+from worker.context import file_sha256, folder_fetch, sessions, store
 
 if TYPE_CHECKING:
     from worker.evaluate import ItemScores
@@ -62,7 +62,7 @@ def _evaluate(evaluation_id: int, run_id: int, adapter_dir: Path) -> None:
 
     inputs = _inputs(run_id)
     if not adapter_dir.exists():
-        folder_unzip(store().get(inputs.adapter_key), adapter_dir)
+        folder_fetch(store(), inputs.adapter_key, adapter_dir)
     model, processor = base_load(
         inputs.base, inputs.revision, replace(inputs.settings, gradient_checkpointing=False)
     )

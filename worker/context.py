@@ -1,5 +1,6 @@
 """What every task of a worker process shares: its database sessions, its blob store, its name,
-and folders kept in the store as zip archives. No torch here: the main process imports it."""
+and folders kept in the store as zip archives (streamed both ways). No torch here: the main
+process imports it."""
 
 import hashlib
 import os
@@ -15,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 import app.models  # noqa: F401  (every table mapped: relationships name each other)
 from app.config import settings
 from app.db import make_engine, make_sessionmaker
-from app.storage import BlobStore, open_store
+from app.storage import CHUNK_BYTES, BlobStore, open_store
 
 
 @cache
@@ -36,22 +37,30 @@ def worker_identity() -> str:
 
 
 def file_sha256(path: Path) -> str:
-    """The file's sha256 (an adapter's weights: what tells two adapters apart)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    """The file's sha256 (an adapter's weights: what tells two adapters apart), read in chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
-def folder_zip(folder: Path) -> bytes:
-    """The folder as zip bytes."""
+def folder_store(blobs: BlobStore, key: str, folder: Path) -> int:
+    """Keep the folder in the store as a zip archive (a checkpoint, an adapter), written to a
+    temporary file and streamed up from it, never whole in memory; its size."""
     with tempfile.TemporaryDirectory() as tmp:
         archive = shutil.make_archive(str(Path(tmp) / "archive"), "zip", root_dir=folder)
-        return Path(archive).read_bytes()
+        with open(archive, "rb") as handle:
+            return blobs.put_stream(key, handle)
 
 
-def folder_unzip(data: bytes, folder: Path) -> Path:
-    """Unpack zip bytes made by `folder_zip` into `folder`."""
+def folder_fetch(blobs: BlobStore, key: str, folder: Path) -> Path:
+    """Unpack the zip archive kept by `folder_store` into `folder`, streamed down from the
+    store into a temporary file first (zip reads its directory from the end)."""
     folder.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
-        handle.write(data)
+        with blobs.open(key) as blob:
+            shutil.copyfileobj(blob, handle, CHUNK_BYTES)
         handle.flush()
         shutil.unpack_archive(handle.name, folder, "zip")
     return folder

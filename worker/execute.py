@@ -29,8 +29,8 @@ from app.runs.settings import TrainSettings, train_settings_of
 from worker.compare import evaluation_execute
 from worker.context import (
     file_sha256,
-    folder_unzip,
-    folder_zip,
+    folder_fetch,
+    folder_store,
     sessions,
     store,
     worker_identity,
@@ -109,8 +109,8 @@ def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) 
     resume = None
     if job.checkpoint_key:
         step = job.checkpoint_key.rsplit("checkpoint-", 1)[1].removesuffix(".zip")
-        resume = folder_unzip(
-            store().get(job.checkpoint_key), workdir / "checkpoints" / f"checkpoint-{step}"
+        resume = folder_fetch(
+            store(), job.checkpoint_key, workdir / "checkpoints" / f"checkpoint-{step}"
         )
     progress = ProgressCallback(
         sessions=sessions(), run_id=run_id, lease=lease, store=store(), stopping=stopping
@@ -135,7 +135,7 @@ def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) 
     else:
         key = f"runs/{run_id}/adapter.zip"
         adapter_config_name_base(result.adapter_dir, job.base_name)
-        store().put(key, folder_zip(result.adapter_dir))
+        folder_store(store(), key, result.adapter_dir)
         _succeed(run_id, key, result)
         _evaluate_after(run_id, result.adapter_dir)
 

@@ -12,7 +12,7 @@ from transformers import TrainerCallback, TrainerControl, TrainerState, Training
 
 from app.runs.models import Run
 from app.storage import BlobStore
-from worker.context import folder_zip
+from worker.context import folder_store
 from worker.lease import Lease, log_append
 
 
@@ -110,7 +110,7 @@ class ProgressCallback(TrainerCallback):
     ) -> None:
         folder = Path(str(args.output_dir)) / f"checkpoint-{state.global_step}"
         key = f"runs/{self.run_id}/checkpoints/checkpoint-{state.global_step}.zip"
-        self.store.put(key, folder_zip(folder))
+        folder_store(self.store, key, folder)
         with self.sessions.begin() as session:
             run = session.get_one(Run, self.run_id)
             previous = run.checkpoint_key

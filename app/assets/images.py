@@ -10,6 +10,7 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image, ImageFile, ImageMath, ImageOps
 
@@ -32,9 +33,11 @@ class Rejected(Exception):
 
 @dataclass(frozen=True)
 class CheckedImage:
-    """An image that passed image_check, with what we learned decoding it."""
+    """An image that passed image_check, with what we learned decoding it. `source` is the
+    file it was read from (seek to 0 to store it): the bytes are never held whole here."""
 
-    data: bytes
+    source: IO[bytes]
+    size: int
     sha256: str
     format: str
     mode: str
@@ -73,18 +76,22 @@ _OTHER_KINDS = (
 )
 
 
-def image_check(data: bytes, *, limits: Limits) -> CheckedImage:
-    """Decode an uploaded file fully and describe it, or raise Rejected saying why not."""
-    _check_bytes(data, limits=limits)
+def image_check(source: bytes | IO[bytes], *, limits: Limits) -> CheckedImage:
+    """Decode an uploaded file (its bytes, or a seekable file of them) fully and describe it,
+    or raise Rejected saying why not."""
+    fileobj = io.BytesIO(source) if isinstance(source, bytes) else source
+    size = _check_size(fileobj, limits=limits)
+    sha256 = _sha256(fileobj)
     with _bomb_guard():
-        image, format_name = _decoded(data, max_pixels=limits.max_pixels)
+        image, format_name = _decoded(fileobj, max_pixels=limits.max_pixels)
         mode = image.mode
         _orient(image)
         rgb = _to_rgb(image)
     width, height = rgb.size  # before the thumbnail shrinks rgb in place
     return CheckedImage(
-        data=data,
-        sha256=hashlib.sha256(data).hexdigest(),
+        source=fileobj,
+        size=size,
+        sha256=sha256,
         format=format_name,
         mode=mode,
         width=width,
@@ -95,9 +102,10 @@ def image_check(data: bytes, *, limits: Limits) -> CheckedImage:
 
 def image_to_rgb(data: bytes, *, limits: Limits = Limits()) -> Image.Image:
     """Decode an accepted file to upright RGB pixels (first frame; alpha laid on white)."""
-    _check_bytes(data, limits=limits)
+    fileobj = io.BytesIO(data)
+    _check_size(fileobj, limits=limits)
     with _bomb_guard():
-        image, _ = _decoded(data, max_pixels=limits.max_pixels)
+        image, _ = _decoded(fileobj, max_pixels=limits.max_pixels)
         _orient(image)
         return _to_rgb(image)
 
@@ -116,13 +124,24 @@ def readable_size(size: int) -> str:
     return f"{round(size / 1024**2, 1):g} MB"
 
 
-def _check_bytes(data: bytes, *, limits: Limits) -> None:
-    """Refuse empty files and files over the byte limit before any parsing."""
-    if not data:
+def _check_size(fileobj: IO[bytes], *, limits: Limits) -> int:
+    """Refuse empty files and files over the byte limit before any parsing; the size."""
+    size = fileobj.seek(0, io.SEEK_END)
+    if not size:
         raise Rejected("the file is empty")
-    if len(data) > limits.max_file_bytes:
-        size, limit = readable_size(len(data)), readable_size(limits.max_file_bytes)
-        raise Rejected(f"the file is {size}, over the {limit} limit")
+    if size > limits.max_file_bytes:
+        said, limit = readable_size(size), readable_size(limits.max_file_bytes)
+        raise Rejected(f"the file is {said}, over the {limit} limit")
+    return size
+
+
+def _sha256(fileobj: IO[bytes]) -> str:
+    """The file's sha256, read a chunk at a time."""
+    fileobj.seek(0)
+    digest = hashlib.sha256()
+    while chunk := fileobj.read(1024**2):
+        digest.update(chunk)
+    return digest.hexdigest()
 
 
 @contextlib.contextmanager
@@ -141,9 +160,9 @@ def _bomb_guard() -> Iterator[None]:
             raise Rejected("the image is too large to decode safely") from exc
 
 
-def _decoded(data: bytes, *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
+def _decoded(fileobj: IO[bytes], *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]:
     """Identify, size-check and fully decode the first frame."""
-    image, format_name = _parsed(data)
+    image, format_name = _parsed(fileobj)
     _check_pixels(image.size, max_pixels=max_pixels)
     try:
         image.load()
@@ -152,24 +171,27 @@ def _decoded(data: bytes, *, max_pixels: int) -> tuple[ImageFile.ImageFile, str]
     return image, format_name
 
 
-def _parsed(data: bytes) -> tuple[ImageFile.ImageFile, str]:
+def _parsed(fileobj: IO[bytes]) -> tuple[ImageFile.ImageFile, str]:
     """Read only the header, with Pillow's readers for the formats we accept."""
     # Not Image.open: it refuses very large images itself, against its global MAX_IMAGE_PIXELS
     # and without saying the dimensions. Calling the same registered readers lets
     # Limits.max_pixels decide, with a message a person can act on, and leaves the global alone.
     Image.init()
+    fileobj.seek(0)
+    head = fileobj.read(512)
     for name in FORMATS:
         reader, accept = Image.OPEN[name]
-        verdict = accept(data[:16]) if accept else True
+        verdict = accept(head[:16]) if accept else True
         if verdict is not True:
             continue
         try:
-            return reader(io.BytesIO(data), ""), name
+            fileobj.seek(0)
+            return reader(fileobj, ""), name
         except (SyntaxError, IndexError, TypeError, struct.error):
             continue  # what Image.open also takes to mean "not this format"
         except _CORRUPT as exc:
             raise Rejected("the image is truncated or corrupt") from exc
-    raise Rejected(f"not an image we accept ({_describe(data)}; {_ACCEPTED})")
+    raise Rejected(f"not an image we accept ({_describe(head)}; {_ACCEPTED})")
 
 
 def _check_pixels(size: tuple[int, int], *, max_pixels: int) -> None:
@@ -222,9 +244,9 @@ def _thumbnail(rgb: Image.Image, *, size: int) -> bytes:
     return out.getvalue()
 
 
-def _describe(data: bytes) -> str:
-    """Say in a few words what a file we could not read as an image seems to be."""
-    head = data[:512]
+def _describe(head: bytes) -> str:
+    """Say in a few words what a file we could not read as an image seems to be, from its
+    first 512 bytes."""
     for magic, what in _OTHER_KINDS:
         if head.lstrip().startswith(magic):
             return what

@@ -93,13 +93,12 @@ def asset_ingest(
             report=report,
         )
         return
-    data = fileobj.read(limits.max_file_bytes + 1)
-    asset_ingest_image(
+    asset_ingest_image(  # checked and stored from the upload's file, never read whole
         session=session,
         store=store,
         brand=brand,
         filename=filename,
-        data=data,
+        data=fileobj,
         caption="",
         tags=(),
         limits=limits,
@@ -150,13 +149,14 @@ def asset_ingest_image(
     store: BlobStore,
     brand: Brand,
     filename: str,
-    data: bytes,
+    data: bytes | BinaryIO,
     caption: str,
     tags: Sequence[str],
     limits: Limits,
     report: IngestReport,
 ) -> None:
-    """Ingest one image's bytes with its caption and tags, recording the outcome."""
+    """Ingest one image (its bytes, or a seekable file of them) with its caption and tags,
+    recording the outcome."""
     try:
         checked = image_check(data, limits=limits)
         tag_rows = tags_resolve(session=session, brand=brand, names=tags)
@@ -183,7 +183,8 @@ def asset_ingest_image(
         report.duplicates.append((filename, duplicate))
         return
     # Blobs only after the row is safely in: a rollback later deletes them again.
-    blob_stage(session=session, store=store, key=asset.original_key, data=checked.data)
+    checked.source.seek(0)
+    blob_stage(session=session, store=store, key=asset.original_key, data=checked.source)
     blob_stage(session=session, store=store, key=asset.thumbnail_key, data=checked.thumbnail)
     report.accepted.append((filename, asset))
 
@@ -227,7 +228,7 @@ def _asset_add(
         mode=checked.mode,
         width=checked.width,
         height=checked.height,
-        size_bytes=len(checked.data),
+        size_bytes=checked.size,
         caption=caption.strip(),
         status=AssetStatus.pending,
     )

@@ -28,7 +28,7 @@ from app.auth import BrandAccess, CreativeAsset, CreativeBrand, MerchandiserBran
 from app.autotag.service import autotag_new_uploads
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid
-from app.web import fragment, is_htmx, page
+from app.web import blob_response, fragment, is_htmx, page
 
 api = APIRouter(prefix="/api/v1", tags=["assets"])
 pages = APIRouter(include_in_schema=False)
@@ -206,10 +206,15 @@ def api_asset_thumbnail(access: CreativeAsset, store: StoreDep) -> Response:
 
 
 @api.get("/assets/{asset_id}/original", response_class=Response)
-def api_asset_original(access: CreativeAsset, store: StoreDep) -> Response:
+def api_asset_original(access: CreativeAsset, store: StoreDep, settings: SettingsDep) -> Response:
+    """The uploaded bytes: streamed, or a redirect to a short-lived presigned URL (S3)."""
     asset = access.asset
-    return Response(
-        store.get(asset.original_key), media_type=MEDIA_TYPES[asset.format], headers=IMMUTABLE
+    return blob_response(
+        store,
+        asset.original_key,
+        settings=settings,
+        media_type=MEDIA_TYPES[asset.format],
+        headers=IMMUTABLE,
     )
 
 

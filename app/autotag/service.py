@@ -297,7 +297,8 @@ def try_create(
         image_key=f"brands/{run.brand_id}/tries/{checked.sha256}.{checked.format.lower()}",
     )
     session.add(attempt)
-    blob_stage(session=session, store=store, key=attempt.image_key, data=data)
+    checked.source.seek(0)
+    blob_stage(session=session, store=store, key=attempt.image_key, data=checked.source)
     session.flush()
     job_send(session=session, client=jobs, name=TRY_TASK, args=[attempt.id])
     return attempt

@@ -6,6 +6,8 @@ import enum
 import io
 import json
 import posixpath
+import shutil
+import time
 import zipfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -22,7 +24,7 @@ from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.errors import Invalid, NotFound
 from app.interchange.labelstudio import LabelledTask, labelstudio_tasks, upload_name
-from app.storage import BlobStore
+from app.storage import CHUNK_BYTES, BlobStore
 
 EXTENSIONS = {
     "JPEG": "jpg",
@@ -199,14 +201,17 @@ def _json(document: object) -> bytes:
 def export_write(
     *, store: BlobStore, items: list[ExportItem], manifests: dict[str, bytes], out: IO[bytes]
 ) -> None:
-    """Write the zip: the manifests, then each original image, one in memory at a time."""
+    """Write the zip: the manifests, then each original image streamed from the store."""
     with zipfile.ZipFile(out, "w") as archive:
         for path, data in manifests.items():
             archive.writestr(path, data, compress_type=zipfile.ZIP_DEFLATED)
         for item in items:
+            member = zipfile.ZipInfo(item.file, date_time=time.localtime()[:6])
+            member.external_attr = 0o600 << 16  # as writestr gives a member
             stored = posixpath.splitext(item.file)[1][1:] in _COMPRESSED
-            method = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
-            archive.writestr(item.file, store.get(item.key), compress_type=method)
+            member.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+            with store.open(item.key) as blob, archive.open(member, "w") as entry:
+                shutil.copyfileobj(blob, entry, CHUNK_BYTES)
 
 
 def labelstudio_import(

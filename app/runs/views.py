@@ -29,7 +29,7 @@ from app.runs.models import Run
 from app.runs.schemas import RunCreate, RunOut
 from app.runs.service import run_cancel, run_create, run_estimates, runs_list
 from app.runs.settings import PRESETS
-from app.web import fragment, is_htmx, page
+from app.web import blob_response, fragment, is_htmx, page
 
 api = APIRouter(prefix="/api/v1", tags=["runs"])
 pages = APIRouter(include_in_schema=False)
@@ -94,16 +94,19 @@ def api_run_cancel(request: Request, access: AdminRun, session: SessionDep) -> R
 
 
 @api.get("/runs/{run_id}/adapter", response_class=Response)
-def api_run_adapter(access: CreativeRun, store: StoreDep) -> Response:
-    """The adapter in PEFT format (adapter_config.json + adapter_model.safetensors), zipped."""
+def api_run_adapter(access: CreativeRun, store: StoreDep, settings: SettingsDep) -> Response:
+    """The adapter in PEFT format (adapter_config.json + adapter_model.safetensors), zipped:
+    streamed, or a redirect to a short-lived presigned URL (S3)."""
     run = access.run
     if not run.adapter_key:
         raise NotFound(f"run {run.id} has no adapter (it is {run.status.value})")
     name = f"atelier-{access.brand.slug}-run-{run.id}-adapter.zip"
-    return Response(
-        store.get(run.adapter_key),
+    return blob_response(
+        store,
+        run.adapter_key,
+        settings=settings,
         media_type="application/zip",
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        disposition=f'attachment; filename="{name}"',
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from app.assets.models import Asset
 from app.brands.models import Brand
-from app.storage import BlobStore, LocalBlobStore
+from app.storage import BlobStore, LocalBlobStore, Source
 from tests import corpus, services
 
 pytestmark = pytest.mark.faults
@@ -92,11 +92,18 @@ class FullAfter:
     def __init__(self, store: BlobStore, room: int) -> None:
         self.store, self.room = store, room
 
-    def put(self, key: str, data: bytes) -> None:
+    def _take_room(self) -> None:
         if self.room == 0:
             raise OSError(errno.ENOSPC, "No space left on device")
         self.room -= 1
+
+    def put(self, key: str, data: bytes) -> None:
+        self._take_room()
         self.store.put(key, data)
+
+    def put_stream(self, key: str, source: Source) -> int:
+        self._take_room()
+        return self.store.put_stream(key, source)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.store, name)

@@ -67,11 +67,17 @@ def _embedded(tmp_path: Path, **settings: str) -> dict[str, str]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[str]:
+def live_settings() -> dict[str, str]:
+    """The live server's settings beyond the embedded ones (a module may override this)."""
+    return {}
+
+
+@pytest.fixture
+def live_server(tmp_path: Path, live_settings: dict[str, str]) -> Iterator[str]:
     """A migrated SQLite database with the brand `maison`, served by `atelier serve`."""
     port = _free_port()
     # Small pages, so that "Show more" is reached with a few images.
-    env = _embedded(tmp_path, PAGE_SIZE="6")
+    env = _embedded(tmp_path, PAGE_SIZE="6", **live_settings)
     created = subprocess.run(
         [*ATELIER, "user", "create", ADMIN, "--password", PASSWORD, "--superuser"],
         env=env,

@@ -18,7 +18,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from app.assets.images import image_to_rgb
 from app.runs.settings import DEFAULT_INSTRUCTION, TrainSettings
-from app.storage import LocalBlobStore
+from app.storage import open_store
 from tests import corpus
 from tests.worker.e2e import QUICK, model_ready, run_get, run_queue, wait_for, worker_process
 from worker.config import quantization_config
@@ -89,7 +89,7 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
         model_dirs["idefics3"], quantization_config=quantization_config(TrainSettings())
     )
     processor = AutoProcessor.from_pretrained(model_dirs["idefics3"])
-    store = LocalBlobStore(Path(env["STORAGE_URL"].removeprefix("file://")))
+    store = open_store(env["STORAGE_URL"])
     images = [image_to_rgb(store.get(f"brands/1/originals/{i['sha256']}")) for i in validation]
     by_asset = {i["asset_id"]: i for i in comparison["items"]}
     expected = captions_generate(

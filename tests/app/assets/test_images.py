@@ -38,7 +38,8 @@ def test_accepted_formats_are_described_and_thumbnailed(
 ) -> None:
     data = make()
     checked = image_check(data, limits=LIMITS)
-    assert (checked.format, checked.data) == (format, data)
+    checked.source.seek(0)
+    assert (checked.format, checked.source.read(), checked.size) == (format, data, len(data))
     assert checked.sha256 == hashlib.sha256(data).hexdigest()
     thumbnail = Image.open(io.BytesIO(checked.thumbnail))
     assert (thumbnail.format, thumbnail.mode) == ("WEBP", "RGB")
