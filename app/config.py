@@ -40,8 +40,6 @@ class Settings(BaseSettings):
     # An archive of more members than this is imported in the background, on a `cpu` worker
     # (the upload answers with the job and its progress); smaller ones are answered inline.
     IMPORT_INLINE_MAX_FILES: int = Field(default=50, ge=0)
-    # Members an import job ingests in one transaction: its progress moves by this step.
-    IMPORT_COMMIT_FILES: int = Field(default=20, ge=1)
 
     PAGE_SIZE: int = 48
 

@@ -1,32 +1,35 @@
 """Import jobs on a `cpu` worker: a large archive from the blob store, ingested member by member
 with the upload's own code. No model code here, nor below: a light worker imports this.
 
-Outcomes and counts commit together every `IMPORT_COMMIT_FILES` members (or second), so the
-job's progress moves as it goes and a job resumed after its worker died or stopped skips what
-was recorded: each member is answered once.
+Each member's asset, outcome and the job's counts commit together, in a transaction that holds
+no decoding (SQLite's other writers, the web process's among them, wait for it): the progress
+moves member by member, and a job resumed after its worker died or stopped skips what was
+recorded, so that each member is answered once.
 """
 
 import io
 import logging
 import threading
-import time
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
 
-from app.assets.archive import ArchiveEntry, archive_members
+from app.assets.archive import archive_members
 from app.assets.images import Limits
-from app.brands.models import Brand
 from app.config import settings
 from app.imports.models import ImportJob
-from app.imports.service import import_entries, import_entry, import_finish, import_recorded
+from app.imports.service import (
+    import_check,
+    import_entries,
+    import_entry,
+    import_finish,
+    import_recorded,
+)
 from app.leases import JobStatus
 from worker.celery_app import app as celery
 from worker.context import sessions, store, worker_identity
 from worker.lease import Lease
 
 log = logging.getLogger(__name__)
-COMMIT_SECONDS = 1.0  # at most this long in one transaction (SQLite writers wait for it)
 
 
 def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
@@ -59,54 +62,25 @@ def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:
         archive = io.BytesIO(store().get(job.archive_key))
         members = set(archive_members(archive, limits=limits)[0])
         recorded = import_recorded(session=session, job=job)
-    batch = _Batch(sessions()(), job_id, limits)
-    try:
+    with sessions()() as session:
         for position, name, entry in import_entries(job=job, archive=archive, limits=limits):
             if position < recorded:
                 continue
-            if lease.lost.is_set():  # another worker may hold it now: this batch is dropped
+            if lease.lost.is_set() or stopping.is_set():
                 return False
-            if stopping.is_set():
-                batch.commit()
-                return False
-            batch.ingest(position, name, entry, member=entry.name in members)
-        batch.commit()
-        return True
-    finally:
-        batch.session.close()  # rolls back what was not committed, its blobs too
-
-
-class _Batch:
-    """The transaction that ingests entries, committed every `IMPORT_COMMIT_FILES` entries or
-    `COMMIT_SECONDS`, whichever comes first: short, as SQLite's other writers wait for it."""
-
-    def __init__(self, session: Session, job_id: int, limits: Limits) -> None:
-        self.session, self.job_id, self.limits = session, job_id, limits
-        self.size, self.since = 0, time.monotonic()
-
-    def ingest(self, position: int, name: str, entry: ArchiveEntry, *, member: bool) -> None:
-        if self.size == 0:
-            self.since = time.monotonic()
-        job = self.session.get_one(ImportJob, self.job_id)
-        import_entry(
-            session=self.session,
-            store=store(),
-            job=job,
-            brand=self.session.get_one(Brand, job.brand_id),
-            position=position,
-            name=name,
-            entry=entry,
-            limits=self.limits,
-            member=member,
-        )
-        self.size += 1
-        full = self.size >= settings.IMPORT_COMMIT_FILES
-        if full or time.monotonic() - self.since > COMMIT_SECONDS:
-            self.commit()
-
-    def commit(self) -> None:
-        self.session.commit()
-        self.size = 0
+            checked = import_check(entry, limits=limits)  # the slow part, holding no lock
+            with session.begin():
+                import_entry(
+                    session=session,
+                    store=store(),
+                    job=session.get_one(ImportJob, job_id),
+                    position=position,
+                    name=name,
+                    entry=entry,
+                    checked=checked,
+                    member=entry.name in members,
+                )
+    return True
 
 
 def _finish(job_id: int, status: JobStatus, error: str = "") -> None:

@@ -13,9 +13,9 @@ from sqlalchemy.orm import Session, selectinload
 
 from app.accounts.models import User
 from app.assets.archive import ArchiveEntry, archive_entries, archive_members
-from app.assets.images import Limits, Rejected, is_zip
+from app.assets.images import CheckedImage, Limits, Rejected, image_check, is_zip
 from app.assets.models import Asset
-from app.assets.service import IngestReport, asset_ingest_image
+from app.assets.service import IngestReport, asset_ingest_checked
 from app.audit.service import audit_record
 from app.autotag.service import autotag_new_uploads
 from app.brands.models import Brand
@@ -145,33 +145,42 @@ def import_entries(
         yield position, job.filename, ArchiveEntry(name="", data=None, error=str(exc))
 
 
+def import_check(entry: ArchiveEntry, *, limits: Limits) -> CheckedImage | str:
+    """The entry's image, decoded, checked and thumbnailed (outside any transaction: it is the
+    slow part), or why it is refused."""
+    if entry.error is not None or entry.data is None:
+        return entry.error or "could not be read"
+    try:
+        return image_check(entry.data, limits=limits)
+    except Rejected as exc:
+        return str(exc)
+
+
 def import_entry(
     *,
     session: Session,
     store: BlobStore,
     job: ImportJob,
-    brand: Brand,
     position: int,
     name: str,
     entry: ArchiveEntry,
-    limits: Limits,
+    checked: CheckedImage | str,
     member: bool,
 ) -> None:
-    """Ingest one entry as the inline upload would and record its outcome on the job (in the
-    caller's transaction: the assets, the outcome and the counts commit together)."""
+    """Ingest one checked entry as the inline upload would and record its outcome on the job
+    (in the caller's transaction: the asset, the outcome and the counts commit together)."""
     report = IngestReport()
-    if entry.error is not None or entry.data is None:
-        report.rejected.append((name, entry.error or "could not be read"))
+    if isinstance(checked, str):
+        report.rejected.append((name, checked))
     else:
-        asset_ingest_image(
+        asset_ingest_checked(
             session=session,
             store=store,
-            brand=brand,
+            brand=session.get_one(Brand, job.brand_id),
             filename=name,
-            data=entry.data,
+            checked=checked,
             caption=entry.caption,
             tags=entry.tags,
-            limits=limits,
             report=report,
         )
     row = ImportFile(import_id=job.id, position=position, filename=name, outcome=Outcome.rejected)
