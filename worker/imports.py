@@ -41,6 +41,8 @@ def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
         return
     lease.start_heartbeat()
     try:
+        if _too_many_attempts(job_id):
+            return
         if _import(job_id, lease, stopping or threading.Event()):
             _finish(job_id, JobStatus.succeeded)
         else:
@@ -52,6 +54,17 @@ def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
         _finish(job_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
     finally:
         lease.release()
+
+
+def _too_many_attempts(job_id: int) -> bool:
+    """Fail an import whose workers died or stopped `RUN_MAX_ATTEMPTS` times: a member that
+    kills the worker would otherwise be tried for ever."""
+    with sessions()() as session:
+        attempt = session.get_one(ImportJob, job_id).attempt
+    if attempt <= settings.RUN_MAX_ATTEMPTS:
+        return False
+    _finish(job_id, JobStatus.failed, f"interrupted {attempt - 1} times and not tried again")
+    return True
 
 
 def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:
