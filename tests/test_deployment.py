@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from app.cli import main
 from app.config import Settings
+from app.jobs import QUEUES
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,6 +25,18 @@ def test_compose_sets_only_real_settings_and_runs_real_commands() -> None:
     command = services["worker"]["command"]
     assert command[0] == "atelier"
     assert CliRunner().invoke(main, [*command[1:], "--help"]).exit_code == 0
+
+
+def test_compose_runs_a_worker_on_every_queue() -> None:
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    consumed = set()
+    for service in services.values():
+        command = service.get("command", [])
+        if command[:2] == ["atelier", "worker"]:
+            assert set(service["environment"]) <= set(Settings.model_fields)
+            assert CliRunner().invoke(main, [*command[1:], "--help"]).exit_code == 0
+            consumed |= set(command[command.index("--queues") + 1].split(","))
+    assert consumed == set(QUEUES)
 
 
 def test_dockerfile_copies_what_the_app_reads_at_run_time() -> None:
