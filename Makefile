@@ -33,8 +33,9 @@ serve: $(STAMP)
 
 ## test: the whole suite on SQLite and PostgreSQL, with a real browser
 # Two test processes on two cores, one thread each, whose idle threads sleep rather than spin
-# (see app/threads.py: a spinning thread starves the others on a busy machine).
-test: $(STAMP) browser
+# (see app/threads.py: a spinning thread starves the others on a busy machine). PostgreSQL and
+# Redis: the machine's own if they answer, else throwaway ones the session starts (tests/services.py).
+test: $(STAMP) browser services
 	OMP_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE $(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: $(STAMP)
@@ -59,6 +60,11 @@ audit: $(STAMP)
 ## browser: Debian's headless Chromium for the page tests (never a browser download)
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; }
+
+## services: Debian's PostgreSQL and Redis, from which the tests start throwaway servers when the
+# machine runs none (the packages only: nothing is started here)
+services:
+	@{ ls /usr/lib/postgresql/*/bin/initdb && command -v redis-server; } >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server; }
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # CPU threads of a worker's model work; 0: one per core the worker may use (its CPU
     # affinity, capped by a container's CPU quota).
     WORKER_THREADS: int = Field(default=0, ge=0)
+    # A worker's scratch folder (a run's checkpoints as they are written, unzipped adapters):
+    # its own, never shared; whatever another process needs goes through the blob store.
+    WORK_DIR: Path = VAR / "work"
     # Images an auto-tag job captions in one forward pass.
     AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
 

@@ -5,6 +5,7 @@ for light work (imports of large archives), so that an upload never waits behind
 Each task's queue is written once, here, for the senders and the workers alike.
 """
 
+import logging
 from typing import Any
 
 from celery import Celery
@@ -12,6 +13,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 _AFTER_COMMIT = "atelier_jobs_after_commit"
+log = logging.getLogger(__name__)
 
 GPU, CPU = "gpu", "cpu"
 QUEUES = (GPU, CPU)
@@ -58,7 +60,15 @@ def job_send(*, session: Session, client: Celery, name: str, args: list[Any]) ->
 @event.listens_for(Session, "after_commit")
 def _send_jobs(session: Session) -> None:
     for client, name, args, queue in session.info.pop(_AFTER_COMMIT, []):
-        client.send_task(name, args=args, queue=queue)
+        try:
+            client.send_task(name, args=args, queue=queue)
+        except Exception:  # the row is committed: the request succeeded, only the message is late
+            # The row stays queued, and the workers' recovery sends it again once it has waited
+            # QUEUED_RESEND_SECONDS (worker.lease.unclaimed); the claim is atomic, so a message
+            # that did arrive after all is never worked twice.
+            log.warning(
+                "the broker did not take %s%s; it will be sent again", name, args, exc_info=True
+            )
 
 
 @event.listens_for(Session, "after_rollback")

@@ -2,7 +2,9 @@
 test, a blob folder per test and a client of the real application.
 
 Tests that use the database run once per backend. ATELIER_TEST_BACKENDS=sqlite (or
-postgresql) narrows that for a quick local run; CI runs both.
+postgresql) narrows that for a quick local run; CI runs both. PostgreSQL and Redis are those
+ATELIER_TEST_POSTGRES and ATELIER_TEST_REDIS name (the machine's own by default), or, when they
+do not answer, throwaway ones the session starts (tests/services.py).
 """
 
 import functools
@@ -29,14 +31,33 @@ from app.db import Base, make_engine, make_sessionmaker
 from app.main import create_app
 from app.migrate import db_upgrade
 from app.storage import LocalBlobStore
-from tests import processes
+from tests import processes, services
 
-POSTGRES = os.environ.get("ATELIER_TEST_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432")
 BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
+SERVICES = pytest.StashKey[list[services.Server]]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """PostgreSQL and Redis, started here if they do not answer: in xdist's controller (or a
+    session without xdist), before the workers start, so that they inherit one of each."""
+    if hasattr(config, "workerinput") or config.option.help or config.option.version:
+        return
+    config.stash[SERVICES] = services.services_ensure(os.environ, postgres="postgresql" in BACKENDS)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    services.services_stop(config.stash.get(SERVICES, []))
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    started = config.stash.get(SERVICES, [])
+    return [f"throwaway {s.name}: {s.url} (pid {s.process.pid})" for s in started]
 
 
 def _postgres_admin() -> psycopg.Connection:
-    return psycopg.connect(POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+    return psycopg.connect(
+        services.postgres_url().replace("+psycopg", "") + "/postgres", autocommit=True
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -45,7 +66,12 @@ def no_process_left_behind() -> Iterator[None]:
     that a test started still runs: a leftover fails the session, named, and is killed."""
     processes.adopt_orphans()
     yield
-    started = processes.started_by_tests(processes.descendants(os.getpid()))
+    services_pids = {s.process.pid for s in services.RUNNING}  # the session's, not a test's
+    started = [
+        p
+        for p in processes.started_by_tests(processes.descendants(os.getpid()))
+        if p.pid not in services_pids
+    ]
     left = processes.still_alive(started, timeout=10)  # a grace for those being stopped
     if left:
         named = "\n".join(f"  {p.pid}: {processes.command(p)}" for p in left)
@@ -67,7 +93,7 @@ def database_url(
     with _postgres_admin() as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        url = f"{POSTGRES}/{name}"
+        url = f"{services.postgres_url()}/{name}"
         db_upgrade(url)
         yield url
     finally:

@@ -24,7 +24,7 @@ from app.autotag.models import AutotagJob, Suggestion, Try
 from app.autotag.service import suggestion_flags, vocabulary
 from app.basemodels.service import basemodel_location
 from app.brands.models import Brand
-from app.config import VAR, settings
+from app.config import settings
 from app.db import utcnow
 from app.leases import JobStatus
 from app.runs.answers import answer_parse
@@ -73,7 +73,7 @@ def _resident(adapter: Adapter) -> tuple["Loaded", str, dict[str, bool]]:
     loaded, base_loaded = RESIDENT.base(adapter.base, adapter.revision, adapter.settings)
     # Runs from before checksums were kept are cached by their id.
     key = adapter.adapter_sha256 or f"run-{adapter.run_id}"
-    folder = VAR / "work" / f"adapter-{key[:16]}-{uuid.uuid4().hex[:6]}"
+    folder = settings.WORK_DIR / f"adapter-{key[:16]}-{uuid.uuid4().hex[:6]}"
     name, adapter_loaded = RESIDENT.adapter(
         loaded, key, lambda: folder_unzip(store().get(adapter.adapter_key), folder)
     )

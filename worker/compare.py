@@ -17,7 +17,7 @@ from sqlalchemy import select
 from app.assets.images import image_to_rgb
 from app.assets.models import Tag
 from app.basemodels.service import basemodel_location
-from app.config import VAR
+from app.config import settings
 from app.datasets.models import Split
 from app.datasets.service import dataset_originals
 from app.db import utcnow
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def evaluation_execute(evaluation_id: int, adapter_dir: Path | None = None) -> None:
     """Caption, score and record; a failure is recorded on the evaluation, not raised.
     `adapter_dir` is the adapter at hand, when the worker has just trained it."""
-    workdir = VAR / "work" / f"evaluation-{evaluation_id}-{uuid.uuid4().hex[:6]}"
+    workdir = settings.WORK_DIR / f"evaluation-{evaluation_id}-{uuid.uuid4().hex[:6]}"
     try:
         with sessions().begin() as session:
             evaluation = session.get_one(Evaluation, evaluation_id)

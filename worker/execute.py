@@ -17,7 +17,7 @@ from app.assets.images import image_to_rgb
 from app.audit.service import audit_record
 from app.basemodels.service import basemodel_location
 from app.brands.models import Brand
-from app.config import VAR, settings
+from app.config import settings
 from app.datasets.models import Split
 from app.datasets.service import dataset_originals
 from app.db import utcnow
@@ -65,7 +65,7 @@ def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None
         log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
         return
     lease.start_heartbeat()
-    workdir = VAR / "work" / f"run-{run_id}-{uuid.uuid4().hex[:6]}"
+    workdir = settings.WORK_DIR / f"run-{run_id}-{uuid.uuid4().hex[:6]}"
     try:
         if _too_many_attempts(run_id):
             return

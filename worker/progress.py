@@ -52,7 +52,11 @@ class ProgressCallback(TrainerCallback):
             # Resumed: the steps after the checkpoint are done again, so their points go.
             run.history = [p for p in run.history if p["step"] <= state.global_step]
             where = f"from step {state.global_step}" if state.global_step else "from the start"
-            log_append(run, f"attempt {run.attempt}: training {state.max_steps} steps, {where}")
+            log_append(
+                run,
+                f"attempt {run.attempt}: training {state.max_steps} steps, {where}, "
+                f"on worker {self.lease.owner}",
+            )
 
         self._update(begin)
 

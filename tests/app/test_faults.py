@@ -16,14 +16,15 @@ from sqlalchemy.orm import Session
 from app.assets.models import Asset
 from app.brands.models import Brand
 from app.storage import BlobStore, LocalBlobStore
-from tests import corpus
-from tests.conftest import POSTGRES
+from tests import corpus, services
 
 pytestmark = pytest.mark.faults
 
 
 def _admin() -> psycopg.Connection:
-    return psycopg.connect(POSTGRES.replace("+psycopg", "") + "/postgres", autocommit=True)
+    return psycopg.connect(
+        services.postgres_url().replace("+psycopg", "") + "/postgres", autocommit=True
+    )
 
 
 @pytest.fixture

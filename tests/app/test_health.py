@@ -2,6 +2,7 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from tests import services
 
 
 def test_healthz_reports_database_and_broker(client: TestClient) -> None:
@@ -11,7 +12,7 @@ def test_healthz_reports_database_and_broker(client: TestClient) -> None:
 
 
 def test_healthz_with_redis_broker(settings: Settings) -> None:
-    settings = settings.model_copy(update={"BROKER_URL": "redis://127.0.0.1:6379/15"})
+    settings = settings.model_copy(update={"BROKER_URL": services.redis_url(15)})
     with TestClient(create_app(settings)) as client:
         assert client.get("/healthz").json()["broker"] == "ok"
 

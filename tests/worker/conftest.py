@@ -25,7 +25,7 @@ from transformers import (
 from app.config import Settings
 from app.main import create_app
 from app.runs.settings import TrainSettings, settings_resolve
-from tests import corpus
+from tests import corpus, services
 from worker.data import Collator, Example
 from worker.modelkit import FAMILIES, Family, vlm_build, vlm_save
 from worker.train import TrainResult, qlora_train
@@ -146,7 +146,7 @@ def broker(settings: Settings, worker_id: str) -> str:
     if settings.DATABASE_URL.startswith("sqlite"):
         return settings.BROKER_URL  # the embedded default: a SQLite file per test
     number = 10 + (int(worker_id[2:]) if worker_id.startswith("gw") else 0)
-    url = f"redis://127.0.0.1:6379/{number}"
+    url = services.redis_url(number)
     redis.Redis.from_url(url).flushdb()
     return url
 

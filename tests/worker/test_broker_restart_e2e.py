@@ -120,3 +120,38 @@ def test_a_restarted_broker_loses_no_run_and_no_job(
     suggestions = api.get("/api/v1/brands/maison/suggestions", params={"job_id": job_id})
     assert len(suggestions.json()["items"]) == 3, "each asset suggested once"
     assert "still queued after 3s; sending it again" in log.read_text()
+
+
+def test_messages_that_never_reached_the_broker_are_sent_again_once(
+    api: TestClient,
+    prepared: dict[str, int],
+    env: dict[str, str],
+    redis_server: Redis,
+    tmp_path: Path,
+) -> None:
+    """Two ways a committed run's message is lost: the broker is down when the run is queued
+    (the request still answers, the row stays queued), and `FLUSHALL` while runs wait."""
+    log = tmp_path / "worker.log"
+    env = {**env, "QUEUED_RESEND_SECONDS": "3"}
+    with worker_process(env, log):  # checks the base model, so that runs may be queued
+        model_ready(api, prepared["model"], log)
+    broker = redis.Redis.from_url(redis_server.url)
+    redis_server.stop()
+    unsent = run_queue(api, prepared)  # committed; its message found no broker
+    redis_server.start()
+    flushed = run_queue(api, prepared)
+    assert broker.llen("gpu") == 1, "only the second message reached the broker"
+    broker.flushall()
+
+    with worker_process(env, log):
+        runs = [
+            wait_for(lambda r=r: run_get(api, r), lambda r: r["status"] in ("succeeded", "failed"),
+                     log=log)
+            for r in (unsent, flushed)
+        ]  # fmt: skip
+        time.sleep(6)  # past another resend deadline: a late duplicate finds nothing to do
+        again = [run_get(api, r) for r in (unsent, flushed)]
+    for run, later in zip(runs, again, strict=True):
+        assert run["status"] == "succeeded", run["error"]
+        assert later["attempt"] == 1, "claimed once"
+        assert [p["step"] for p in later["history"]] == list(range(1, 7)), "every step once"

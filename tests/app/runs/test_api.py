@@ -1,6 +1,8 @@
 """Datasets and runs through the API, without a worker: freezing, diffs, validation of runs,
 and jobs sent only after the commit."""
 
+import socket
+
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -10,6 +12,7 @@ from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import Split
 from app.datasets.service import split_of
+from app.jobs import celery_client
 from app.runs.card import RunCard
 from app.runs.models import Run, RunStatus
 from app.runs.settings import PRESETS
@@ -272,3 +275,21 @@ def test_editing_only_a_caption_or_only_the_tags_freezes_a_new_version(
     assert second.status_code == 201, "an edit of the words is a new version"
     assert second.json()["version"] == 2
     assert second.json()["content_hash"] != first["content_hash"]
+
+
+def test_a_run_whose_message_finds_no_broker_is_still_queued(
+    client: TestClient, brand: Brand, session: Session, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The row is committed before the send: a broker that is down costs the message only,
+    which the workers' recovery sends again (`QUEUED_RESEND_SECONDS`)."""
+    approve(client, 4)
+    dataset = client.post(DATASETS).json()
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    client.app.state.celery = celery_client(f"redis://127.0.0.1:{closed}/0")  # type: ignore[attr-defined]
+    response = client.post(RUNS, json={"dataset_id": dataset["id"], "preset": "quick-demo"})
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    session.commit()
+    assert session.get_one(Run, response.json()["id"]).status == RunStatus.queued
+    assert "the broker did not take atelier.run_train" in caplog.text
