@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery, load, quality
+from bench import autotag, captions, contention, gallery, imports, load, quality
 
 BENCHMARKS = {
     "gallery": gallery.main,
     "captions": captions.main,
     "autotag": autotag.main,
     "contention": contention.main,
+    "imports": imports.main,
     "quality": quality.main,
 }
 # Not part of "all": it serves and trains for a minute and a half (`python -m bench load`).

@@ -1,10 +1,11 @@
 """Import jobs on a `cpu` worker: a large archive from the blob store, ingested member by member
 with the upload's own code. No model code here, nor below: a light worker imports this.
 
-Each member's asset, outcome and the job's counts commit together, in a transaction that holds
-no decoding (SQLite's other writers, the web process's among them, wait for it): the progress
-moves member by member, and a job resumed after its worker died or stopped skips what was
-recorded, so that each member is answered once.
+Members are checked (decoded, thumbnailed) outside any transaction, then a few at a time their
+assets, outcomes and the job's counts commit together, in a transaction that holds no decoding
+(SQLite's other writers, the web process's among them, wait for it): the progress moves as it
+goes, and a job resumed after its worker died or stopped skips what was recorded, so that each
+member is answered once.
 """
 
 import io
@@ -13,8 +14,8 @@ import threading
 
 from sqlalchemy.exc import IntegrityError
 
-from app.assets.archive import archive_members
-from app.assets.images import Limits
+from app.assets.archive import ArchiveEntry, archive_members
+from app.assets.images import CheckedImage, Limits
 from app.config import settings
 from app.imports.models import ImportJob
 from app.imports.service import (
@@ -30,6 +31,10 @@ from worker.context import sessions, store, worker_identity
 from worker.lease import Lease
 
 log = logging.getLogger(__name__)
+# Entries checked before they are written in one transaction: fewer commits (each a sync to
+# disk), while the memory they hold stays bounded.
+BATCH_FILES = 16
+BATCH_BYTES = 64 * 1024**2
 
 
 def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
@@ -75,25 +80,50 @@ def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:
         archive = io.BytesIO(store().get(job.archive_key))
         members = set(archive_members(archive, limits=limits)[0])
         recorded = import_recorded(session=session, job=job)
-    with sessions()() as session:
-        for position, name, entry in import_entries(job=job, archive=archive, limits=limits):
-            if position < recorded:
-                continue
-            if lease.lost.is_set() or stopping.is_set():
-                return False
-            checked = import_check(entry, limits=limits)  # the slow part, holding no lock
-            with session.begin():
-                import_entry(
-                    session=session,
-                    store=store(),
-                    job=session.get_one(ImportJob, job_id),
-                    position=position,
-                    name=name,
-                    entry=entry,
-                    checked=checked,
-                    member=entry.name in members,
-                )
+    batch: list[Checked] = []
+    for position, name, entry in import_entries(job=job, archive=archive, limits=limits):
+        if position < recorded:
+            continue
+        if lease.lost.is_set():  # another worker may hold it now: keep nothing more
+            return False
+        if stopping.is_set():
+            _record(job_id, batch, members)
+            return False
+        # The slow part (decoding, thumbnails) holds no transaction, hence no lock.
+        checked = import_check(entry, limits=limits)
+        batch.append((position, name, entry, checked))
+        if len(batch) == BATCH_FILES or _bytes(batch) >= BATCH_BYTES:
+            _record(job_id, batch, members)
+            batch = []
+    _record(job_id, batch, members)
     return True
+
+
+Checked = tuple[int, str, ArchiveEntry, CheckedImage | str]
+
+
+def _bytes(batch: list[Checked]) -> int:
+    return sum(len(c.data) + len(c.thumbnail) for *_, c in batch if not isinstance(c, str))
+
+
+def _record(job_id: int, batch: list[Checked], members: set[str]) -> None:
+    """A batch of checked entries: their assets, outcomes and the job's counts, committed
+    together (a short transaction: rows and blobs only)."""
+    if not batch:
+        return
+    with sessions().begin() as session:
+        job = session.get_one(ImportJob, job_id)
+        for position, name, entry, checked in batch:
+            import_entry(
+                session=session,
+                store=store(),
+                job=job,
+                position=position,
+                name=name,
+                entry=entry,
+                checked=checked,
+                member=entry.name in members,
+            )
 
 
 def _finish(job_id: int, status: JobStatus, error: str = "") -> None:

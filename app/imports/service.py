@@ -20,7 +20,6 @@ from app.audit.service import audit_record
 from app.autotag.service import autotag_new_uploads
 from app.brands.models import Brand
 from app.db import utcnow
-from app.errors import NotFound
 from app.imports.models import ImportFile, ImportJob, Outcome
 from app.jobs import job_send
 from app.leases import JobStatus
@@ -97,14 +96,6 @@ def import_create(
     # A failed request deletes the archive again with the row (the blob is staged).
     blob_stage(session=session, store=store, key=job.archive_key, data=data)
     job_send(session=session, client=jobs, name=IMPORT_TASK, args=[job.id])
-    return job
-
-
-def import_get(*, session: Session, import_id: int, brand: Brand | None = None) -> ImportJob:
-    """The import with this id (one of `brand`'s, when given), or NotFound."""
-    job = session.get(ImportJob, import_id)
-    if job is None or (brand is not None and job.brand_id != brand.id):
-        raise NotFound(f"no import {import_id}")
     return job
 
 
