@@ -95,6 +95,8 @@ def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:
         if len(batch) == BATCH_FILES or _bytes(batch) >= BATCH_BYTES:
             _record(job_id, batch, members)
             batch = []
+    if lease.lost.is_set():
+        return False
     _record(job_id, batch, members)
     return True
 
