@@ -133,7 +133,7 @@ class AccessRule:
     """A route's access rule. `minimum` is the brand role it needs, if any."""
 
     minimum: Role | None = None
-    scope: Literal["public", "user", "superuser", "brand", "asset", "run"]
+    scope: Literal["public", "user", "superuser", "brand", "asset", "run", "metrics"]
 
 
 class Public(AccessRule):
@@ -160,6 +160,30 @@ class Superuser(AccessRule):
         if not user.is_superuser:
             raise Forbidden("only an operator of this installation may do that")
         return user
+
+
+class MetricsScraper(AccessRule):
+    """A Prometheus scraper: it sends METRICS_TOKEN as its bearer token (a person's API token
+    does not do). Without METRICS_TOKEN the metrics are for development on this machine only:
+    a loopback connection that no proxy forwarded."""
+
+    scope = "metrics"
+
+    def __call__(self, request: Request, settings: SettingsDep) -> None:
+        expected = settings.METRICS_TOKEN
+        if expected:
+            sent = bearer_secret(request) or ""
+            if not hmac.compare_digest(sent.encode(), expected.encode()):
+                raise NotSignedIn("the metrics need the scraper's token (METRICS_TOKEN)")
+            return
+        if not (settings.development and _is_local(request)):
+            raise Forbidden("set METRICS_TOKEN to read the metrics from elsewhere")
+
+
+def _is_local(request: Request) -> bool:
+    forwarded = "x-forwarded-for" in request.headers or "forwarded" in request.headers
+    peer = request.client.host if request.client else ""
+    return not forwarded and _is_among(peer, [ip_network("127.0.0.0/8"), ip_network("::1")])
 
 
 @dataclass(frozen=True)

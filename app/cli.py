@@ -268,6 +268,9 @@ def _worker_env() -> dict[str, str]:
 )
 def worker(queues: tuple[str, ...]) -> None:
     """Run one worker on these queues, one task at a time."""
+    from app.startup import start_refuse_unsafe
+
+    start_refuse_unsafe(settings, "worker")
     os.execve(sys.executable, _worker_argv(queues), _worker_env())
 
 
@@ -279,7 +282,12 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     """Serve the web app, with a worker beside it on the embedded broker (both queues: model
     work and light work), stopped with it."""
     import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
 
+    from app.logs import logging_config
+    from app.startup import start_refuse_unsafe
+
+    start_refuse_unsafe(settings, "serve")
     _ensure_var()
     child = None if no_worker else _worker_start()
     # uvicorn raises the SIGTERM that stopped it again once it is done: an exception here,
@@ -287,7 +295,12 @@ def serve(host: str, port: int, no_worker: bool) -> None:
     signal.signal(signal.SIGTERM, _exit_on_signal)
     try:
         uvicorn.run(
-            "app.main:create_app", factory=True, host=host, port=port, timeout_graceful_shutdown=5
+            "app.main:serve_app",
+            factory=True,
+            host=host,
+            port=port,
+            timeout_graceful_shutdown=5,
+            log_config=logging_config(settings) or LOGGING_CONFIG,
         )
     finally:
         if child is not None:

@@ -1,9 +1,9 @@
 """Settings: every default is the embedded one (SQLite, SQLite broker, local blobs)."""
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     DEMO_ADMIN_EMAIL: str = "admin@demo.atelier"
     DEMO_ADMIN_PASSWORD: str = DEMO_DEFAULT_PASSWORD
 
+    # Workers run on other hosts than the web process: they then reach blobs only through a
+    # shared store, so a local-folder STORAGE_URL is refused outside development.
+    WORKERS_REMOTE: bool = False
+    # The bearer token a Prometheus scraper sends to GET /metrics. Unset: the metrics are
+    # served in development to loopback callers only, and to nobody elsewhere.
+    METRICS_TOKEN: str = ""
+    # "text" (the servers' own formats) or "json": one object a line, with the request id in
+    # the web process and the run or job id in a worker's lines.
+    LOG_FORMAT: Literal["text", "json"] = "text"
+
     @field_validator(
         "TRUSTED_HOSTS", "TRUSTED_PROXIES", "MODELS_ROOTS", "HUB_MODELS_ALLOWED", mode="before"
     )
@@ -100,15 +110,33 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @model_validator(mode="after")
-    def _require_secret_outside_development(self) -> "Settings":
-        if self.ENVIRONMENT != "development" and self.SECRET_KEY == DEVELOPMENT_SECRET:
-            raise ValueError("SECRET_KEY must be set outside development")
-        return self
+    @property
+    def development(self) -> bool:
+        return self.ENVIRONMENT == "development"
+
+    def problems(self) -> list[str]:
+        """Why these settings are unsafe outside development, one sentence each (none in
+        development, which keeps every embedded default). The web process and the workers
+        refuse to start while there is any (`app.startup`)."""
+        if self.development:
+            return []
+        found = []
+        if self.SECRET_KEY == DEVELOPMENT_SECRET:
+            found.append("SECRET_KEY is the development value: set a long random secret.")
+        if "sqlite" in self.DATABASE_URL.split(":", 1)[0]:
+            found.append("DATABASE_URL is SQLite: use PostgreSQL (postgresql+psycopg://...).")
+        if "sqlite" in self.BROKER_URL.split(":", 1)[0]:
+            found.append("BROKER_URL is the SQLite broker: use Redis (redis://host:6379/0).")
+        if self.WORKERS_REMOTE and self.STORAGE_URL.startswith("file://"):
+            found.append(
+                "STORAGE_URL is a local folder but WORKERS_REMOTE is set: workers on other "
+                "hosts cannot read it; use a store they all reach."
+            )
+        return found
 
     @property
     def secure_cookies(self) -> bool:
-        return self.ENVIRONMENT != "development"
+        return not self.development
 
 
 settings = Settings()

@@ -41,6 +41,7 @@ def celery_client(broker_url: str) -> Celery:
         broker_connection_timeout=3,
         broker_connection_retry_on_startup=False,
         task_ignore_result=True,
+        task_send_sent_event=True,  # a task-sent event for Flower (the workers send the rest)
     )
     return client
 

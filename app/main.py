@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from prometheus_client.exposition import choose_encoder
 from sqlalchemy import text
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from starlette.middleware.trustedhost import TrustedHostMiddleware
@@ -22,6 +23,7 @@ from app.audit import views as audit_views
 from app.auth import (
     BodyLimits,
     CsrfCookie,
+    MetricsScraper,
     NotSignedIn,
     Public,
     SignedIn,
@@ -40,8 +42,11 @@ from app.headers import SecurityHeaders
 from app.imports import views as import_views
 from app.interchange import views as interchange_views
 from app.jobs import broker_ping, celery_client
+from app.logs import RequestId, logs_configure
 from app.members import views as member_views
+from app.metrics import RequestTimer, WorkCollector, metrics_registry
 from app.runs import views as run_views
+from app.startup import start_refuse_unsafe
 from app.storage import open_store
 from app.styleguides import views as styleguide_views
 from app.web import page
@@ -77,7 +82,7 @@ def route_table(app: FastAPI) -> list[APIRoute]:
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path in ("/healthz",)
+    return request.url.path.startswith("/api/") or request.url.path in ("/healthz", "/metrics")
 
 
 def create_app(config: Settings = settings) -> FastAPI:
@@ -101,13 +106,24 @@ def create_app(config: Settings = settings) -> FastAPI:
     app.mount("/static", StaticFiles(directory=ROOT / "static"), name="static")
     _add_error_handlers(app)
     _add_health(app)
+    _add_metrics(app)
     _add_openapi(app)
     uploads = [route for route in route_table(app) if takes_files(route)]
     app.add_middleware(BodyLimits, settings=config, uploads=uploads, refuse=domain_error)
     app.add_middleware(CsrfCookie, settings=config)  # around BodyLimits: pages need its token
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=config.TRUSTED_HOSTS)
-    app.add_middleware(SecurityHeaders)  # outermost: error answers carry the headers too
+    app.add_middleware(SecurityHeaders)  # error answers carry the headers too
+    app.add_middleware(RequestTimer)
+    app.add_middleware(RequestId)  # outermost: every answer and log line has the id
     return app
+
+
+def serve_app() -> FastAPI:
+    """The application of a server process (`atelier serve`, or uvicorn/gunicorn with
+    `--factory app.main:serve_app`): unsafe settings refused, LOG_FORMAT applied."""
+    start_refuse_unsafe(settings, "web")
+    logs_configure(settings)
+    return create_app(settings)
 
 
 def _add_openapi(app: FastAPI) -> None:
@@ -204,6 +220,17 @@ def _add_health(app: FastAPI) -> None:
             {"status": "ok" if healthy else "degraded", **checks},
             status_code=200 if healthy else 503,
         )
+
+
+def _add_metrics(app: FastAPI) -> None:
+    work = WorkCollector(app.state.sessionmaker, app.state.settings.BROKER_URL)
+    app.state.metrics = metrics_registry(work)
+
+    @app.get("/metrics", include_in_schema=False, dependencies=[Depends(MetricsScraper())])
+    def metrics(request: Request) -> Response:
+        """Prometheus metrics (the text format, or OpenMetrics when the scraper asks)."""
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(app.state.metrics), media_type=content_type)
 
 
 def _db_ping(app: FastAPI) -> None:

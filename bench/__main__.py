@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery, imports, load, quality
+from bench import autotag, captions, contention, gallery, imports, load, metrics, quality
 
 BENCHMARKS = {
     "gallery": gallery.main,
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "contention": contention.main,
     "imports": imports.main,
     "quality": quality.main,
+    "metrics": metrics.main,
 }
 # Not part of "all": it serves and trains for a minute and a half (`python -m bench load`).
 EXTRA = {"load": load.main}

@@ -32,6 +32,7 @@ from app.main import create_app
 from app.migrate import db_upgrade
 from app.storage import LocalBlobStore
 from tests import processes, services
+from tests.families import families_skip
 
 BACKENDS = os.environ.get("ATELIER_TEST_BACKENDS", "sqlite,postgresql").split(",")
 SERVICES = pytest.StashKey[list[services.Server]]()
@@ -58,6 +59,10 @@ def _postgres_admin() -> psycopg.Connection:
     return psycopg.connect(
         services.postgres_url().replace("+psycopg", "") + "/postgres", autocommit=True
     )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    families_skip(items)  # the Qwen-VL tier, where torchvision is missing
 
 
 @pytest.fixture(scope="session", autouse=True)

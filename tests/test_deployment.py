@@ -195,7 +195,7 @@ def test_env_example_names_every_variable_the_compose_file_reads() -> None:
     assert _interpolated(compose) == set(example)
     # Secrets are blank in the example (compose refuses to start without them), never published.
     required = {name for text in _strings(compose) for name in re.findall(r"\$\{(\w+):\?", text)}
-    assert required == {"SECRET_KEY", "POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD"}
+    assert required == {"SECRET_KEY", "POSTGRES_PASSWORD", "MINIO_ROOT_PASSWORD", "METRICS_TOKEN"}
     assert all(example[name] == "" for name in required)
 
 

@@ -133,8 +133,9 @@ def _autotag(job_id: int, lease: Lease, stopping: threading.Event) -> None:
         batch = inputs.todo[start : start + settings.AUTOTAG_BATCH_SIZE]
         images = [image_to_rgb(store().get(key)) for _, key in batch]
         answers = _caption(inputs.adapter, images, ["adapter"] * len(images))
-        _suggest(job_id, inputs, [asset_id for asset_id, _ in batch], answers)
         done += len(batch)
+        speed = done / (time.perf_counter() - started)
+        _suggest(job_id, inputs, [asset_id for asset_id, _ in batch], answers, speed)
     if lease.lost.is_set() or (stopping.is_set() and not _job_stopping(job_id)):
         log.warning("auto-tag job %s: given up (lease lost or worker stopping)", job_id)
         return
@@ -159,9 +160,12 @@ def _job_inputs(job_id: int) -> JobInputs:
         )
 
 
-def _suggest(job_id: int, inputs: JobInputs, asset_ids: list[int], answers: list[str]) -> None:
+def _suggest(
+    job_id: int, inputs: JobInputs, asset_ids: list[int], answers: list[str], speed: float
+) -> None:
     """One suggestion per asset, and the job's count, in one transaction: a job resumed
-    after a crash finds exactly the assets it has not suggested for yet."""
+    after a crash finds exactly the assets it has not suggested for yet. `speed` (images/s
+    of this attempt so far) goes on the job's detail for the metrics."""
     task = inputs.adapter.settings.task
     try:
         with sessions().begin() as session:
@@ -182,6 +186,7 @@ def _suggest(job_id: int, inputs: JobInputs, asset_ids: list[int], answers: list
                     )
                 )
             job.done += len(asset_ids)
+            job.detail = {**job.detail, "images_per_second": round(speed, 2)}
     except IntegrityError:  # another worker took over meanwhile and suggested these
         log.warning("auto-tag job %s: a batch was suggested already; skipped", job_id)
 

@@ -2,6 +2,8 @@
 AutoModelForImageTextToText loads the weights (safetensors only, no code from the model)."""
 
 import logging
+import re
+from importlib import metadata
 
 from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.basemodels.service import basemodel_location
@@ -29,10 +31,34 @@ def basemodel_failure(exc: BaseException) -> str:
     elif isinstance(exc, (ValueError, KeyError)):
         why = "its configuration is not an image-text-to-text model transformers knows"
     elif isinstance(exc, ImportError):
-        why = "it needs a library this worker does not have"
+        why = _library_missing(exc)
     elif isinstance(exc, MemoryError):
         why = "it does not fit in this worker's memory"
     return f"The model could not be loaded: {why}."
+
+
+def _library_missing(exc: ImportError) -> str:
+    """Which library a model needs that the worker lacks, and what to install: transformers
+    says "X requires the Torchvision library but it was not found" (Qwen-VL's video processor,
+    which its processor always builds); Python names a module it could not find."""
+    named = re.search(r"requires the ([\w.-]+) library", str(exc))
+    library = (named.group(1) if named else exc.name or "").lower()
+    if library == "torchvision":
+        return (
+            "it needs torchvision, which this worker does not have: install the torchvision "
+            f"release made for the worker's torch {_version('torch')} (torch 2.14.1 goes with "
+            "torchvision 0.29.1)"
+        )
+    if re.fullmatch(r"[a-z0-9_.-]{1,40}", library):
+        return f"it needs the {library} library, which this worker does not have: install it"
+    return "it needs a library this worker does not have"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "(none installed)"
 
 
 def basemodel_check(model_id: int) -> None:

@@ -10,10 +10,16 @@ between tasks and receives SIGTERM itself (see `worker.tasks`). A prefork pool's
 with its parent when the whole process group is signalled, and the parent then hangs at exit.
 """
 
-from celery import Celery
+import inspect
+import logging.config
+from typing import Any
+
+from celery import Celery, Task
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 from app.config import settings
 from app.jobs import GPU, TASK_QUEUES
+from app.logs import log_context_enter, log_context_exit, logging_config
 
 app = Celery("atelier", broker=settings.BROKER_URL, include=["worker.tasks", "worker.light"])
 app.conf.update(
@@ -27,4 +33,44 @@ app.conf.update(
     worker_pool="solo",
     broker_connection_retry_on_startup=True,
     worker_hijack_root_logger=False,
+    # Events, so that Flower (or `celery events`) can follow the tasks: sent when a task is
+    # sent (by the web process too: app/jobs.py), received, started and finished.
+    worker_send_task_events=True,
+    task_send_sent_event=True,
 )
+
+
+@worker_init.connect
+def _refuse_unsafe_settings(**_: object) -> None:
+    """Outside development a worker refuses unsafe settings, however it is started."""
+    from app.startup import start_refuse_unsafe
+
+    start_refuse_unsafe(settings, "worker")
+
+
+def _json_logging(**_: object) -> None:
+    config = logging_config(settings)
+    assert config is not None
+    logging.config.dictConfig(config)
+
+
+if settings.LOG_FORMAT == "json":  # a receiver of setup_logging replaces Celery's own set-up
+    setup_logging.connect(_json_logging)
+
+
+_task_contexts: dict[str, Any] = {}
+
+
+@task_prerun.connect
+def _task_log_context(task_id: str, task: Task, args: tuple[Any, ...], **kw: Any) -> None:
+    """A task's log lines carry its task name and its ids (run_id, job_id, ...), as named by
+    its parameters."""
+    bound = inspect.signature(task.run).bind_partial(*args, **(kw.get("kwargs") or {}))
+    ids = {name: value for name, value in bound.arguments.items() if name.endswith("_id")}
+    _task_contexts[task_id] = log_context_enter(task=task.name, task_id=task_id, **ids)
+
+
+@task_postrun.connect
+def _task_log_context_end(task_id: str, **_: object) -> None:
+    if (token := _task_contexts.pop(task_id, None)) is not None:
+        log_context_exit(token)

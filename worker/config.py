@@ -25,10 +25,12 @@ LANGUAGE_LINEAR = (
     r".*(language_model|text_model)\..*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 )
 # The encoder layers only: SigLIP's pooling head is an nn.MultiheadAttention, which reads its
-# out_proj weight directly and so would bypass a LoRA wrapper.
+# out_proj weight directly and so would bypass a LoRA wrapper. Qwen-VL's encoder is `visual`,
+# its layers `blocks` (the merger, its projector, is left alone like the others').
 VISION_LINEAR = (
     r".*(vision_model|vision_tower)\.encoder\.layers\.\d+\."
     r".*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)"
+    r"|.*visual\.blocks\.\d+\..*\.(qkv|proj|fc1|fc2|gate_proj|up_proj|down_proj)"
 )
 
 

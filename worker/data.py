@@ -4,6 +4,10 @@ Each example becomes the conversation "user: <image> instruction / assistant: ca
 processor's own chat template, so that every model family is asked the way it was trained to
 be asked. The loss is on the answer only: the tokens after the prompt, up to and including the
 token that closes the assistant's turn, so that the model learns when to stop.
+
+Images are capped at a pixel budget before the processor sees them, and a processor that sizes
+images by a pixel range of its own (Qwen2-VL's dynamic resolution) is held to the same budget,
+so that an image's tokens, and with them memory, stay predictable for every family.
 """
 
 import math
@@ -36,6 +40,55 @@ def image_cap(image: Image.Image, max_pixels: int) -> Image.Image:
     scale = math.sqrt(max_pixels / (width * height))
     size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
     return image.resize(size, Image.Resampling.LANCZOS)
+
+
+def pixel_range(processor: ProcessorMixin, max_pixels: int) -> dict[str, Any]:
+    """The processor-call arguments that hold its image processor to `max_pixels`, if it
+    resizes by a pixel range of its own; none for the others.
+
+    Qwen2-VL's image processor (Qwen2.5-VL's too) resizes each image to multiples of its patch
+    size times its merge size within [min_pixels, max_pixels] (`size` = {"shortest_edge":
+    min_pixels, "longest_edge": max_pixels}), rounding up as well as down: its own budget, not
+    the run's. Held to `max_pixels`, an image gives at most max_pixels / (patch * merge)**2
+    tokens. Processors that resize to a size of their own need nothing: `image_cap` bounds what
+    they are given, and they give a fixed number of tokens whatever it is."""
+    image_processor = getattr(processor, "image_processor", None)
+    takes = getattr(getattr(type(image_processor), "valid_kwargs", None), "__annotations__", {})
+    if "max_pixels" not in takes:  # no pixel range of its own
+        return {}
+    size = image_processor.size  # type: ignore[union-attr]
+    return {
+        "size": {
+            "shortest_edge": min(size.shortest_edge, max_pixels),
+            "longest_edge": min(size.longest_edge, max_pixels),
+        }
+    }
+
+
+def image_token_id(processor: ProcessorMixin) -> int:
+    """The id of the token that stands for one piece of an image in the text."""
+    found = getattr(processor, "image_token_id", None)
+    if found is None:
+        found = processor.tokenizer.convert_tokens_to_ids(processor.image_token)  # type: ignore[attr-defined]
+    return int(found)
+
+
+@dataclass
+class ImageTokens:
+    """How many tokens the images of the batches prepared so far took, image by image."""
+
+    images: int = 0
+    tokens: int = 0
+    most: int = 0  # of one image
+
+    def add(self, per_image: list[int]) -> None:
+        self.images += len(per_image)
+        self.tokens += sum(per_image)
+        self.most = max([self.most, *per_image])
+
+    @property
+    def mean(self) -> float:
+        return self.tokens / self.images if self.images else 0.0
 
 
 def image_jitter(image: Image.Image, rng: random.Random) -> Image.Image:
@@ -101,6 +154,7 @@ class Collator:
     instruction: str
     max_length: int = 512
     max_image_pixels: int = 512 * 512
+    image_tokens: ImageTokens = field(default_factory=ImageTokens)
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
         images = [[image_cap(e.image, self.max_image_pixels)] for e in examples]
@@ -121,6 +175,11 @@ class Collator:
         # Cutting from the right only ever cuts the answer: the prompt fits, checked above.
         batch = self._tokenize(texts, images, truncation=True, max_length=self.max_length)
         batch["labels"] = self._labels(batch, prompts)
+        # Every key the processor returned goes to the model: pixel_values, and whatever the
+        # family needs beside them (Qwen's image_grid_thw and mm_token_type_ids, ...).
+        # One image per example: its tokens are the row's image tokens.
+        per_row = (batch["input_ids"] == image_token_id(self.processor)).sum(dim=1)
+        self.image_tokens.add([int(n) for n in per_row])
         return dict(batch)
 
     def _tokenize(
@@ -134,6 +193,7 @@ class Collator:
             padding_side="right",
             add_special_tokens=False,
             return_tensors="pt",
+            **pixel_range(self.processor, self.max_image_pixels),
             **kwargs,
         )
 

@@ -246,6 +246,8 @@ def run_card(*, run: Run, result: "TrainResult") -> RunCard:
         tokens_per_second=round(r.tokens_per_second, 1),
         steps=r.steps,
         train_loss=round(r.train_loss, 5),
+        image_tokens_max=r.image_tokens_max,
+        image_tokens_mean=round(r.image_tokens_mean, 1),
     )
 
 

@@ -7,7 +7,7 @@ from peft import PeftModel
 from PIL import Image
 from transformers import PreTrainedModel, ProcessorMixin
 
-from worker.data import image_cap, prompt_text
+from worker.data import image_cap, pixel_range, prompt_text
 
 
 @torch.inference_mode()
@@ -22,11 +22,13 @@ def captions_generate(
     max_image_pixels: int | None = None,
     adapter_names: Sequence[str] | None = None,
 ) -> list[str]:
-    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given.
+    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given
+    (and so is the processor's own resizing, where it has one: `pixel_range`).
     `adapter_names` picks a PeftModel's adapter for each image ("__base__": none), so that one
     batch may mix adapters."""
     model.eval()
     prompt = prompt_text(processor, instruction)
+    held = pixel_range(processor, max_image_pixels) if max_image_pixels else {}
     captions: list[str] = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
@@ -39,6 +41,7 @@ def captions_generate(
             padding_side="left",
             add_special_tokens=False,  # the chat template holds them
             return_tensors="pt",
+            **held,
         ).to(model.device)
         # Every ImageTextToText model generates; PreTrainedModel's stubs do not say so.
         mixed = (

@@ -30,7 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
 from worker.config import compute_dtype, lora_config, quantization_config
-from worker.data import Collator, Example, Jittered
+from worker.data import Collator, Example, ImageTokens, Jittered
 
 
 @dataclass
@@ -51,6 +51,9 @@ class TrainResult:
     samples_per_second: float
     tokens_per_second: float  # non-padding tokens (image tokens included)
     best_step: int | None = None  # the checkpoint kept for its validation loss, if one was
+    # Tokens an image took, over the images of this call's batches (validation's included).
+    image_tokens_max: int = 0
+    image_tokens_mean: float = 0.0
 
 
 def base_load(
@@ -150,19 +153,22 @@ def qlora_train(
         torch.cuda.reset_peak_memory_stats()
     meter = _Meter()
     evaluate = s.eval_steps > 0 and len(validation) > 0
+    collator = Collator(processor, s.instruction, s.max_length, s.max_image_pixels)
     trainer = Trainer(
         model=model,
         args=training_args(s, output_dir, evaluate=evaluate),
         # Any sequence with len() will do; the validation images are never jittered.
         train_dataset=Jittered(examples, s.seed) if s.augment else list(examples),
         eval_dataset=list(validation) if evaluate else None,
-        data_collator=Collator(processor, s.instruction, s.max_length, s.max_image_pixels),
+        data_collator=collator,
         callbacks=[meter, *callbacks],
     )
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     adapter_dir = output_dir / "adapter"
     model.save_pretrained(str(adapter_dir))
-    return _result(model, trainer.state, meter, s, adapter_dir, output.training_loss)
+    return _result(
+        model, trainer.state, meter, s, adapter_dir, output.training_loss, collator.image_tokens
+    )
 
 
 def _result(
@@ -172,6 +178,7 @@ def _result(
     s: TrainSettings,
     adapter_dir: Path,
     loss: float,
+    image_tokens: ImageTokens,
 ) -> TrainResult:
     trainable, total = model.get_nb_trainable_parameters()
     frozen = [p for p in model.parameters() if not p.requires_grad]  # the base model's
@@ -196,6 +203,8 @@ def _result(
         samples_per_second=samples / seconds,
         tokens_per_second=tokens / seconds,
         best_step=_step_of(state.best_model_checkpoint),
+        image_tokens_max=image_tokens.most,
+        image_tokens_mean=image_tokens.mean,
     )
 
 

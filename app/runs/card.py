@@ -26,6 +26,10 @@ class RunCard:
     tokens_per_second: float
     steps: int
     train_loss: float  # the mean of the run's training loss, not the last step's
+    # Tokens one image took (Qwen-VL's depend on its size, capped by max_image_pixels); cards of
+    # runs from before they were counted have none.
+    image_tokens_max: int | None = None
+    image_tokens_mean: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

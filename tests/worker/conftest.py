@@ -5,7 +5,7 @@ checkpoint would. Training runs that several tests inspect also run once per ses
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +14,8 @@ import redis
 import torch
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 from transformers import (
     AutoProcessor,
     TrainerCallback,
@@ -22,7 +24,11 @@ from transformers import (
     TrainingArguments,
 )
 
+import worker.basemodels
+from app.basemodels.models import RegisteredModel
+from app.basemodels.service import basemodel_location
 from app.config import Settings
+from app.db import make_sessionmaker
 from app.main import create_app
 from app.runs.settings import TrainSettings, settings_resolve
 from tests import corpus, services
@@ -173,6 +179,12 @@ def api(settings: Settings, broker: str, operator_token: str) -> Iterator[TestCl
 @pytest.fixture
 def prepared(api: TestClient, model_dirs: dict[str, Path]) -> dict[str, int]:
     """A brand with four approved, captioned images frozen into a dataset, and a base model."""
+    return brand_prepare(api, model_dirs["idefics3"], "tiny idefics3")
+
+
+def brand_prepare(api: TestClient, base: Path, name: str) -> dict[str, int]:
+    """The brand `maison` with four approved, captioned images frozen into a dataset (one for
+    validation), and the model in `base` registered: the ids of both."""
     api.post("/api/v1/brands", json={"slug": "maison", "name": "Maison"})
     colours = [(200, 30, 30), (30, 40, 200), (30, 160, 60), (20, 20, 20)]
     captions = [
@@ -188,8 +200,30 @@ def prepared(api: TestClient, model_dirs: dict[str, Path]) -> dict[str, int]:
     for accepted in uploaded.json()["accepted"]:
         api.patch(f"/api/v1/assets/{accepted['asset']['id']}", json={"status": "approved"})
     dataset = api.post("/api/v1/brands/maison/datasets", json={"validation_fraction": 0.25})
-    model = api.post(
-        "/api/v1/base-models", json={"source": str(model_dirs["idefics3"]), "name": "tiny idefics3"}
-    )
+    model = api.post("/api/v1/base-models", json={"source": str(base), "name": name})
     assert model.status_code == 202 and model.json()["status"] == "checking"
     return {"dataset": dataset.json()["id"], "model": model.json()["id"]}
+
+
+@pytest.fixture
+def basemodel_checked(
+    settings: Settings, session: Session, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[Path], RegisteredModel]:
+    """Register a folder and check it with the worker's own `basemodel_check`, in this process,
+    on the test's database and models folders: the row as the check left it."""
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    monkeypatch.setattr(worker.basemodels, "sessions", lambda: make_sessionmaker(engine))
+    monkeypatch.setattr(
+        worker.basemodels, "basemodel_location", lambda m: basemodel_location(m, settings)
+    )
+
+    def check(folder: Path) -> RegisteredModel:
+        model = RegisteredModel(name=folder.name, source=str(folder))
+        session.add(model)
+        session.commit()
+        worker.basemodels.basemodel_check(model.id)
+        session.expire_all()
+        return session.get_one(RegisteredModel, model.id)
+
+    return check

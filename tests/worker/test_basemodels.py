@@ -8,10 +8,14 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-from app.basemodels.models import RegisteredModel
+from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.basemodels.service import basemodel_location
 from app.config import Settings
+from tests.families import torchvision_works
 from worker.basemodels import basemodel_failure
+from worker.modelkit import qwen_save_parts
+
+from .conftest import TEXTS
 
 
 def _raised(load) -> BaseException:  # type: ignore[no-untyped-def]
@@ -47,3 +51,22 @@ def test_the_worker_checks_the_source_again_where_it_reads_it(tmp_path: Path) ->
     with pytest.raises(Exception) as caught:
         basemodel_location(model, Settings(MODELS_ROOTS=[tmp_path]))
     assert "outside the models folders" in basemodel_failure(caught.value)
+
+
+def test_a_qwen_model_on_a_worker_without_torchvision_says_what_to_install(
+    basemodel_checked, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """Qwen2-VL's model builds and loads without torchvision; its processor does not (the video
+    processor it always holds needs it). The check's answer names what to install."""
+    if torchvision_works():
+        pytest.skip("torchvision works here: the families tier checks that the model loads")
+    folder = qwen_save_parts("qwen2_vl", TEXTS * 3, tmp_path / "qwen2_vl", seed=1)
+    loaded = AutoModelForImageTextToText.from_pretrained(folder, use_safetensors=True)
+    assert type(loaded).__name__ == "Qwen2VLForConditionalGeneration"
+    model = basemodel_checked(folder)
+    assert model.status == BaseModelStatus.failed and not model.family
+    assert model.error == (
+        "The model could not be loaded: it needs torchvision, which this worker does not have: "
+        f"install the torchvision release made for the worker's torch {torch.__version__} "
+        "(torch 2.14.1 goes with torchvision 0.29.1)."
+    )

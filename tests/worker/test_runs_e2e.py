@@ -56,6 +56,11 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     card = run["card"]
     assert 0 < card["trainable_params"] < card["total_params"]
     assert card["adapter_bytes"] > 0 and card["dataset_hash"] and card["settings_hash"]
+    assert card["image_tokens_max"] == card["image_tokens_mean"] == 4  # Idefics3's, pooled
+    assert (
+        "<th>Image tokens</th><td>4 at most per image · 4.0 on average"
+        in api.get(f"/runs/{run_id}").text
+    )
 
     assert comparison["status"] == "succeeded", comparison["error"]
     assert set(comparison["summary"]) == {"base", "prompted", "adapted"}

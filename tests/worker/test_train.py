@@ -95,6 +95,8 @@ def test_result_reports_sizes_and_speed(overfit: Overfit) -> None:
     assert r.adapter_bytes > r.trainable_params * 4  # fp32 weights, plus the config
     assert r.wall_seconds > 0 and r.samples_per_second > 0 and r.tokens_per_second > 0
     assert 0 < r.train_loss < 10
+    # Idefics3 pools a 32x32 image's 16 patches 2 by 2: 4 <image> tokens, for every image.
+    assert r.image_tokens_max == r.image_tokens_mean == 4
 
 
 def test_saved_adapter_reloads_in_plain_transformers(overfit: Overfit) -> None:

@@ -143,6 +143,7 @@ POLICY = {
     ("GET", "/brands/{slug}/datasets-compare"): "brand:creative",
     ("GET", "/brands/{slug}/base-models"): "brand:creative",
     ("GET", "/healthz"): "public",
+    ("GET", "/metrics"): "metrics",
     ("GET", "/invite"): "public",
     ("POST", "/invite"): "public",
     ("POST", "/invite/accept"): "public",
@@ -376,6 +377,10 @@ def expected(rule: AccessRule, caller: str) -> str:
     """allowed | sign-in | forbidden | hidden (404, as for what does not exist)."""
     if rule.scope == "public":
         return "allowed"
+    if rule.scope == "metrics":
+        # Nobody here is the scraper: a person's token is not METRICS_TOKEN, and without one
+        # only a loopback caller in development may read (tests/app/test_metrics.py).
+        return "forbidden"
     if caller == "anonymous":
         return "sign-in"
     if rule.scope == "user":
