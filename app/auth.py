@@ -38,6 +38,7 @@ from app.brands.models import Brand
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError, NotFound
+from app.imports.models import ImportJob
 from app.runs.models import Run
 
 SESSION_COOKIE = "atelier_session"
@@ -280,12 +281,12 @@ class RunRole(AccessRule):
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 
-Owned = TypeVar("Owned", AutotagJob, Suggestion, Try)
+Owned = TypeVar("Owned", AutotagJob, Suggestion, Try, ImportJob)
 
 
 @dataclass(frozen=True)
 class RowAccess(BrandAccess, Generic[Owned]):
-    """A member's access to one row of the brand's: a job, a suggestion, a try."""
+    """A member's access to one row of the brand's: a job, a suggestion, a try, an import."""
 
     row: Owned
 
@@ -474,3 +475,6 @@ MerchandiserSuggestion = Annotated[
     Depends(RowRole(Suggestion, "suggestion_id", "suggestion", Role.merchandiser)),
 ]
 CreativeTry = Annotated[RowAccess[Try], Depends(RowRole(Try, "try_id", "try", Role.creative))]
+CreativeImport = Annotated[
+    RowAccess[ImportJob], Depends(RowRole(ImportJob, "import_id", "import", Role.creative))
+]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.assets.images import Limits
 from app.config import DEMO_DEFAULT_PASSWORD, VAR, settings
+from app.jobs import QUEUES
 
 
 @click.group()
@@ -226,7 +227,7 @@ def import_command(brand: str, path: Path) -> None:
         click.echo(f"  rejected {name}: {error}", err=True)
 
 
-def _worker_argv() -> list[str]:
+def _worker_argv(queues: tuple[str, ...]) -> list[str]:
     return [
         sys.executable,
         "-m",
@@ -235,12 +236,19 @@ def _worker_argv() -> list[str]:
         "worker.celery_app",
         "worker",
         "--queues",
-        "gpu",
+        ",".join(queues),
         "--concurrency",
         "1",
         "--loglevel",
         "INFO",
     ]
+
+
+def _queues(_context: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
+    chosen = tuple(dict.fromkeys(q.strip() for q in value.split(",") if q.strip()))
+    if not chosen or any(q not in QUEUES for q in chosen):
+        raise click.BadParameter(f"a comma-separated list of {', '.join(QUEUES)}")
+    return chosen
 
 
 def _worker_env() -> dict[str, str]:
@@ -251,12 +259,19 @@ def _worker_env() -> dict[str, str]:
 
 
 @main.command()
-def worker() -> None:
-    """Run one worker on the `gpu` queue (one model task at a time)."""
+@click.option(
+    "--queues",
+    default="gpu",
+    show_default=True,
+    callback=_queues,
+    help="gpu: model work; cpu: light work (imports), never loading the model stack.",
+)
+def worker(queues: tuple[str, ...]) -> None:
+    """Run one worker on these queues, one task at a time."""
     from app.startup import start_refuse_unsafe
 
     start_refuse_unsafe(settings, "worker")
-    os.execve(sys.executable, _worker_argv(), _worker_env())
+    os.execve(sys.executable, _worker_argv(queues), _worker_env())
 
 
 @main.command()
@@ -264,7 +279,8 @@ def worker() -> None:
 @click.option("--port", default=8000, show_default=True)
 @click.option("--no-worker", is_flag=True, help="Serve the web app only.")
 def serve(host: str, port: int, no_worker: bool) -> None:
-    """Serve the web app, with a worker beside it on the embedded broker, stopped with it."""
+    """Serve the web app, with a worker beside it on the embedded broker (both queues: model
+    work and light work), stopped with it."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
@@ -298,7 +314,7 @@ def _worker_start() -> subprocess.Popen[bytes]:
     """The worker in a process group of its own: serve alone signals it, once, and waits."""
     die_with = functools.partial(_die_with_parent, os.getpid())
     return subprocess.Popen(
-        _worker_argv(), env=_worker_env(), start_new_session=True, preexec_fn=die_with
+        _worker_argv(QUEUES), env=_worker_env(), start_new_session=True, preexec_fn=die_with
     )
 
 

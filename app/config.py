@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     MAX_STYLEGUIDE_PAGES: int = 500
     STYLEGUIDE_EXTRACT_SECONDS: float = 20.0
     THUMBNAIL_SIZE: int = 320
+    # An archive of more members than this is imported in the background, on a `cpu` worker
+    # (the upload answers with the job and its progress); smaller ones are answered inline.
+    IMPORT_INLINE_MAX_FILES: int = Field(default=50, ge=0)
 
     PAGE_SIZE: int = 48
 

@@ -26,14 +26,7 @@ def get_store(request: Request) -> BlobStore:
 
 
 def get_limits(settings: Annotated[Settings, Depends(get_settings)]) -> Limits:
-    return Limits(
-        max_file_bytes=settings.MAX_FILE_BYTES,
-        max_pixels=settings.MAX_IMAGE_PIXELS,
-        max_archive_members=settings.MAX_ARCHIVE_MEMBERS,
-        max_archive_uncompressed_bytes=settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES,
-        max_request_unpacked_bytes=settings.MAX_REQUEST_UNPACKED_BYTES,
-        thumbnail_size=settings.THUMBNAIL_SIZE,
-    )
+    return Limits.of(settings)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -1,4 +1,9 @@
-"""Sending jobs to the workers, by task name: the web process never imports the worker."""
+"""Sending jobs to the workers, by task name: the web process never imports the worker.
+
+Two queues: `gpu` for model work, one task at a time on a worker that holds a model, and `cpu`
+for light work (imports of large archives), so that an upload never waits behind training.
+Each task's queue is written once, here, for the senders and the workers alike.
+"""
 
 import logging
 from typing import Any
@@ -9,6 +14,24 @@ from sqlalchemy.orm import Session
 
 _AFTER_COMMIT = "atelier_jobs_after_commit"
 log = logging.getLogger(__name__)
+
+GPU, CPU = "gpu", "cpu"
+QUEUES = (GPU, CPU)
+TASK_QUEUES = {
+    "atelier.ping": GPU,
+    "atelier.run_train": GPU,
+    "atelier.run_evaluate": GPU,
+    "atelier.base_model_check": GPU,
+    "atelier.autotag": GPU,
+    "atelier.try": GPU,
+    "atelier.cpu_ping": CPU,
+    "atelier.import": CPU,
+}
+
+
+def task_queue(name: str) -> str:
+    """The queue of the task `name` (a task missing from the table is a bug: KeyError)."""
+    return TASK_QUEUES[name]
 
 
 def celery_client(broker_url: str) -> Celery:
@@ -30,16 +53,16 @@ def broker_ping(client: Celery) -> None:
 
 
 def job_send(*, session: Session, client: Celery, name: str, args: list[Any]) -> None:
-    """Send the task `name` once the session's transaction commits (never if it rolls back),
-    so that a worker never looks for a row that is not there yet."""
-    session.info.setdefault(_AFTER_COMMIT, []).append((client, name, args))
+    """Send the task `name` to its queue once the session's transaction commits (never if it
+    rolls back), so that a worker never looks for a row that is not there yet."""
+    session.info.setdefault(_AFTER_COMMIT, []).append((client, name, args, task_queue(name)))
 
 
 @event.listens_for(Session, "after_commit")
 def _send_jobs(session: Session) -> None:
-    for client, name, args in session.info.pop(_AFTER_COMMIT, []):
+    for client, name, args, queue in session.info.pop(_AFTER_COMMIT, []):
         try:
-            client.send_task(name, args=args, queue="gpu")
+            client.send_task(name, args=args, queue=queue)
         except Exception:  # the row is committed: the request succeeded, only the message is late
             # The row stays queued, and the workers' recovery sends it again once it has waited
             # QUEUED_RESEND_SECONDS (worker.lease.unclaimed); the claim is atomic, so a message

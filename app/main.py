@@ -39,6 +39,7 @@ from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError, Invalid
 from app.evaluations import views as evaluation_views
 from app.headers import SecurityHeaders
+from app.imports import views as import_views
 from app.interchange import views as interchange_views
 from app.jobs import broker_ping, celery_client
 from app.logs import RequestId, logs_configure
@@ -68,6 +69,7 @@ ROUTERS = [
         adapter_views,
         autotag_views,
         interchange_views,
+        import_views,
     )
     for router in (module.api, module.pages)
 ]

@@ -29,12 +29,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.autotag.models import AutotagJob
 from app.brands.models import Brand
+from app.imports.models import ImportJob
+from app.jobs import QUEUES
 from app.leases import JobStatus
 from app.runs.models import Run
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("gpu", "cpu")
 # The speed of at most this many running runs (and jobs), the latest: one a worker, and a bound
 # on the series a scrape carries should rows be left running.
 LATEST_RUNNING = 32
@@ -113,6 +114,7 @@ def _work_metrics(session: Session) -> Iterator[Metric]:
     for table, name, what in (
         (Run, "atelier_runs", "Fine-tuning runs"),
         (AutotagJob, "atelier_autotag_jobs", "Auto-tag jobs"),
+        (ImportJob, "atelier_imports", "Imports of large archives"),
     ):
         query = select(table.status, func.count()).group_by(table.status)
         counted = {status: n for status, n in session.execute(query)}

@@ -2,13 +2,14 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery, load, metrics, quality
+from bench import autotag, captions, contention, gallery, imports, load, metrics, quality
 
 BENCHMARKS = {
     "gallery": gallery.main,
     "captions": captions.main,
     "autotag": autotag.main,
     "contention": contention.main,
+    "imports": imports.main,
     "quality": quality.main,
     "metrics": metrics.main,
 }

@@ -15,6 +15,14 @@
     label.textContent = text;
   };
 
+  // Reload the results under the filters in force (the counts and tag list come along).
+  const refreshResults = () => {
+    const filters = new URLSearchParams(new FormData(document.querySelector("form.filters")));
+    htmx.ajax("GET", `${form.dataset.gallery}?${filters}`, { target: "#results", swap: "outerHTML" });
+  };
+  // An archive imported in the background polls its progress; its last answer says so.
+  document.body.addEventListener("import-finished", refreshResults);
+
   const maxBytes = Number(form.dataset.maxBytes);
   const megabytes = (n) => `${Math.round(n / 1024 / 1024)} MB`;
 
@@ -51,9 +59,8 @@
       if (xhr.status === 200) {
         show(1, "Done");
         report.innerHTML = xhr.responseText;
-        // Reload the results under the filters in force (the counts and tag list come along).
-        const filters = new URLSearchParams(new FormData(document.querySelector("form.filters")));
-        htmx.ajax("GET", `${form.dataset.gallery}?${filters}`, { target: "#results", swap: "outerHTML" });
+        htmx.process(report); // an import's progress polls by itself
+        refreshResults();
       } else if (xhr.status === 413) {
         refuse(`Upload refused: it is more than the ${megabytes(maxBytes)} one upload may carry.`);
       } else {

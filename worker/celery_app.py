@@ -1,7 +1,9 @@
-"""The Celery app of the workers. Model work runs on the `gpu` queue, one task at a time.
+"""The Celery app of the workers: model work on the `gpu` queue, light work on `cpu`.
 
 State lives in the database, never in Celery results; a task is acknowledged only when it
-finishes, so that a worker that dies mid-task leaves it to be redelivered.
+finishes, so that a worker that dies mid-task leaves it to be redelivered. Every task goes to
+the queue `app.jobs.TASK_QUEUES` names for it, whoever sends it (the web process or a worker's
+recovery): `atelier worker --queues cpu` is a light worker that never loads the model stack.
 
 The pool is `solo`: the task runs in the worker's own process, which keeps a loaded model
 between tasks and receives SIGTERM itself (see `worker.tasks`). A prefork pool's child dies
@@ -16,11 +18,13 @@ from celery import Celery, Task
 from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 
 from app.config import settings
+from app.jobs import GPU, TASK_QUEUES
 from app.logs import log_context_enter, log_context_exit, logging_config
 
-app = Celery("atelier", broker=settings.BROKER_URL, include=["worker.tasks"])
+app = Celery("atelier", broker=settings.BROKER_URL, include=["worker.tasks", "worker.light"])
 app.conf.update(
-    task_default_queue="gpu",
+    task_default_queue=GPU,
+    task_routes={name: {"queue": queue} for name, queue in TASK_QUEUES.items()},
     task_acks_late=True,
     task_reject_on_worker_lost=True,
     task_ignore_result=True,

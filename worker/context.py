@@ -7,6 +7,7 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 import uuid
 from functools import cache
 from pathlib import Path
@@ -17,6 +18,11 @@ import app.models  # noqa: F401  (every table mapped: relationships name each ot
 from app.config import settings
 from app.db import make_engine, make_sessionmaker
 from app.storage import CHUNK_BYTES, BlobStore, open_store
+
+# Set when the worker is asked to stop (SIGTERM, SIGINT): recovery ends, and a training run,
+# an auto-tag job or an import gives itself up at its next step, to be resumed by the next
+# worker from what it kept.
+stopping = threading.Event()
 
 
 @cache

@@ -1,4 +1,5 @@
-"""The right to work on a run or an auto-tag job, held by one worker at a time; a run's log."""
+"""The right to work on a run, an auto-tag job or an import, held by one worker at a time;
+a run's log."""
 
 import threading
 from datetime import timedelta
@@ -8,13 +9,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.autotag.models import AutotagJob
 from app.db import utcnow
+from app.imports.models import ImportJob
 from app.leases import JobStatus
 from app.runs.models import Run
 
 LOG_LINES = 400  # the run's log keeps its latest lines
 
 
-LeasedTable = type[Run] | type[AutotagJob]
+LeasedTable = type[Run] | type[AutotagJob] | type[ImportJob]
 
 
 class Lease:

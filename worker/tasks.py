@@ -1,17 +1,20 @@
-"""Celery tasks: thin wrappers that take ids and call plain functions (heavy imports inside)."""
+"""Celery tasks of the `gpu` queue: thin wrappers that take ids and call plain functions (heavy
+imports inside); and what every worker does beside its tasks: recover orphaned rows, stop."""
 
 import logging
 import threading
+from typing import TYPE_CHECKING
 
 from celery.signals import worker_ready, worker_shutting_down
 
 from app.config import settings
 from worker.celery_app import app
+from worker.context import stopping
+
+if TYPE_CHECKING:
+    from worker.lease import LeasedTable
 
 log = logging.getLogger(__name__)
-# Set when the worker is asked to stop (SIGTERM, SIGINT): recovery ends, and a training run
-# gives itself up at its next step, to be resumed from its checkpoint by the next worker.
-_stopping = threading.Event()
 
 
 @app.task(name="atelier.ping")
@@ -25,7 +28,7 @@ def run_train(run_id: int) -> None:
     """Train a run; a redelivered or duplicate message finds the run not claimable and stops."""
     from worker.execute import run_execute
 
-    run_execute(run_id, stopping=_stopping)
+    run_execute(run_id, stopping=stopping)
 
 
 @app.task(name="atelier.run_evaluate")
@@ -49,7 +52,7 @@ def autotag(job_id: int) -> None:
     """Caption and tag a job's assets with its adapter; a redelivered job resumes."""
     from worker.autotag import autotag_execute
 
-    autotag_execute(job_id, stopping=_stopping)
+    autotag_execute(job_id, stopping=stopping)
 
 
 @app.task(name="atelier.try")
@@ -62,25 +65,32 @@ def try_image(try_id: int) -> None:
 
 def recover_orphans() -> None:
     """Send the runs and jobs whose worker died or stopped again, and those queued so long
-    that their message was likely lost; the next worker resumes or starts them."""
-    from app.autotag.models import AutotagJob
-    from app.runs.models import Run
+    that their message was likely lost; the next worker resumes or starts them. Each goes to
+    its own task's queue (`app.jobs.TASK_QUEUES`): an import never waits behind training."""
     from worker.context import sessions
     from worker.lease import orphans, unclaimed
 
-    for run_id in orphans(sessions(), Run):
-        log.warning("run %s lost its worker; sending it again to be resumed", run_id)
-        run_train.apply_async(args=[run_id], queue="gpu")
-    for job_id in orphans(sessions(), AutotagJob):
-        log.warning("auto-tag job %s lost its worker; sending it again", job_id)
-        autotag.apply_async(args=[job_id], queue="gpu")
     waited = settings.QUEUED_RESEND_SECONDS
-    for run_id in unclaimed(sessions(), Run, waited):
-        log.warning("run %s still queued after %ss; sending it again", run_id, waited)
-        run_train.apply_async(args=[run_id], queue="gpu")
-    for job_id in unclaimed(sessions(), AutotagJob, waited):
-        log.warning("auto-tag job %s still queued after %ss; sending it again", job_id, waited)
-        autotag.apply_async(args=[job_id], queue="gpu")
+    for table, task, noun in _leased():
+        for row_id in orphans(sessions(), table):
+            log.warning("%s %s lost its worker; sending it again to be resumed", noun, row_id)
+            app.send_task(task, args=[row_id])
+        for row_id in unclaimed(sessions(), table, waited):
+            log.warning("%s %s still queued after %ss; sending it again", noun, row_id, waited)
+            app.send_task(task, args=[row_id])
+
+
+def _leased() -> list[tuple["LeasedTable", str, str]]:
+    """The tables of claimable rows, the task that works on one, and what a person calls it."""
+    from app.autotag.models import AutotagJob
+    from app.imports.models import ImportJob
+    from app.runs.models import Run
+
+    return [
+        (Run, "atelier.run_train", "run"),
+        (AutotagJob, "atelier.autotag", "auto-tag job"),
+        (ImportJob, "atelier.import", "import"),
+    ]
 
 
 def _recovery_loop() -> None:
@@ -90,7 +100,7 @@ def _recovery_loop() -> None:
             recover_orphans()
         except Exception:  # the database may be away for a moment: try again next round
             log.exception("recovering orphaned runs failed")
-        if _stopping.wait(settings.RUN_LEASE_SECONDS / 2):
+        if stopping.wait(settings.RUN_LEASE_SECONDS / 2):
             return
 
 
@@ -103,4 +113,4 @@ def _start_recovery(**_: object) -> None:
 @worker_shutting_down.connect
 def _stop(**_: object) -> None:
     """Runs in the signal handler, in the thread that runs the task (the pool is solo)."""
-    _stopping.set()
+    stopping.set()

@@ -85,6 +85,25 @@ def archive_entries(
     return _entries(archive, infos, limits=limits, budget=budget)
 
 
+def archive_members(
+    fileobj: IO[bytes], *, limits: Limits, request_unpacked: int = 0
+) -> tuple[list[str], int]:
+    """Check a zip archive as a whole, as `archive_entries` does, without unpacking it: the
+    names of the members an ingest answers for (not folders, clutter or manifests), in its
+    order, and the bytes it declares it unpacks to. Raises Rejected as that call would."""
+    _check_directory(fileobj, limits=limits)
+    with _opened(fileobj) as archive:
+        infos = archive.infolist()
+    _check_totals(infos, limits=limits, budget=_Budget(limits, before=request_unpacked))
+    fileobj.seek(0)
+    answered = [
+        info.filename
+        for info in infos
+        if not _is_skipped(info) and (_refusal(info) or not _is_manifest(info.filename))
+    ]
+    return answered, sum(info.file_size for info in infos)
+
+
 @dataclass(frozen=True)
 class _Budget:
     """How many bytes one archive may unpack: its own limit and what the upload has left."""

@@ -10,9 +10,12 @@ import struct
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from PIL import Image, ImageFile, ImageMath, ImageOps
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,18 @@ class Limits:
     max_archive_uncompressed_bytes: int = 4 * 1024**3
     max_request_unpacked_bytes: int = 4 * 1024**3
     thumbnail_size: int = 320
+
+    @classmethod
+    def of(cls, settings: Settings) -> Limits:
+        """The limits the settings name (a request's, the CLI's, a worker's)."""
+        return cls(
+            max_file_bytes=settings.MAX_FILE_BYTES,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_archive_members=settings.MAX_ARCHIVE_MEMBERS,
+            max_archive_uncompressed_bytes=settings.MAX_ARCHIVE_UNCOMPRESSED_BYTES,
+            max_request_unpacked_bytes=settings.MAX_REQUEST_UNPACKED_BYTES,
+            thumbnail_size=settings.THUMBNAIL_SIZE,
+        )
 
 
 class Rejected(Exception):

@@ -159,8 +159,37 @@ def asset_ingest_image(
     recording the outcome."""
     try:
         checked = image_check(data, limits=limits)
+    except Rejected as exc:
+        report.rejected.append((filename, str(exc)))
+        return
+    asset_ingest_checked(
+        session=session,
+        store=store,
+        brand=brand,
+        filename=filename,
+        checked=checked,
+        caption=caption,
+        tags=tags,
+        report=report,
+    )
+
+
+def asset_ingest_checked(
+    *,
+    session: Session,
+    store: BlobStore,
+    brand: Brand,
+    filename: str,
+    checked: CheckedImage,
+    caption: str,
+    tags: Sequence[str],
+    report: IngestReport,
+) -> None:
+    """Ingest an image that passed `image_check` (decoded and thumbnailed: the slow part, which
+    an import does before its short transaction), recording the outcome."""
+    try:
         tag_rows = tags_resolve(session=session, brand=brand, names=tags)
-    except (Rejected, Invalid) as exc:
+    except Invalid as exc:
         report.rejected.append((filename, str(exc)))
         return
     existing = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)

@@ -5,7 +5,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from app.accounts.models import Role
 from app.assets.models import Asset, AssetStatus
@@ -28,6 +28,9 @@ from app.auth import BrandAccess, CreativeAsset, CreativeBrand, MerchandiserBran
 from app.autotag.service import autotag_new_uploads
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Invalid
+from app.imports.models import ImportJob
+from app.imports.schemas import ImportOut, UploadQueuedOut
+from app.imports.service import import_if_large, imports_unfinished
 from app.web import blob_response, fragment, is_htmx, page
 
 api = APIRouter(prefix="/api/v1", tags=["assets"])
@@ -52,14 +55,33 @@ def _ingest_all(
     store: StoreDep,
     access: BrandAccess,
     limits: LimitsDep,
-) -> IngestReport:
-    report = IngestReport()
+    settings: SettingsDep,
+) -> tuple[IngestReport, list[ImportJob]]:
+    """Ingest every file inline, except archives too large for it: those are imported in the
+    background (`app.imports`), and answered by their jobs."""
+    report, imports = IngestReport(), []
     for upload in files:
+        filename = upload.filename or "unnamed"
+        job = import_if_large(
+            session=session,
+            store=store,
+            jobs=request.app.state.celery,
+            brand=access.brand,
+            user=access.user,
+            filename=filename,
+            fileobj=upload.file,
+            limits=limits,
+            inline_max=settings.IMPORT_INLINE_MAX_FILES,
+            report=report,
+        )
+        if job is not None:
+            imports.append(job)
+            continue
         asset_ingest(
             session=session,
             store=store,
             brand=access.brand,
-            filename=upload.filename or "unnamed",
+            filename=filename,
             fileobj=upload.file,
             limits=limits,
             report=report,
@@ -73,6 +95,7 @@ def _ingest_all(
         accepted=len(report.accepted),
         duplicates=len(report.duplicates),
         rejected=len(report.rejected),
+        **({"imports": [job.id for job in imports]} if imports else {}),
     )
     autotag_new_uploads(
         session=session,
@@ -81,23 +104,46 @@ def _ingest_all(
         asset_ids=[asset.id for _, asset in report.accepted],
         user=access.user,
     )
-    return report
+    return report, imports
 
 
-@api.post("/brands/{slug}/assets", response_model=IngestOut)
+@api.post(
+    "/brands/{slug}/assets",
+    response_model=IngestOut,
+    responses={
+        202: {
+            "model": UploadQueuedOut,
+            "description": "Archives of more than IMPORT_INLINE_MAX_FILES files are imported "
+            "in the background: the answer lists their jobs beside the files answered inline.",
+        }
+    },
+)
 def api_assets_upload(
     request: Request,
     access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
     limits: LimitsDep,
+    settings: SettingsDep,
     files: Annotated[list[UploadFile], File(description="images and/or zip archives")],
-) -> IngestOut:
-    """Ingest images and zip archives; every file is reported accepted, duplicate or rejected."""
-    report = _ingest_all(
-        request, files=files, session=session, store=store, access=access, limits=limits
+) -> IngestOut | JSONResponse:
+    """Ingest images and zip archives; every file is reported accepted, duplicate or rejected,
+    or, in a large archive, by the import job that answers for it (202)."""
+    report, imports = _ingest_all(
+        request,
+        files=files,
+        session=session,
+        store=store,
+        access=access,
+        limits=limits,
+        settings=settings,
     )
-    return IngestOut.of(report)
+    if not imports:
+        return IngestOut.of(report)
+    queued = UploadQueuedOut(
+        **dict(IngestOut.of(report)), imports=[ImportOut.model_validate(j) for j in imports]
+    )
+    return JSONResponse(queued.model_dump(mode="json"), status_code=202)
 
 
 def _status(value: str | None) -> AssetStatus | None:
@@ -260,7 +306,11 @@ def gallery_page(
     if is_htmx(request) and request.headers.get("HX-Target") == "results":
         return fragment(request, "assets/gallery.html", "results", oob=True, **context)
     return page(
-        request, "assets/gallery.html", max_request_bytes=settings.MAX_REQUEST_BYTES, **context
+        request,
+        "assets/gallery.html",
+        max_request_bytes=settings.MAX_REQUEST_BYTES,
+        imports=imports_unfinished(session=session, brand=brand),
+        **context,
     )
 
 
@@ -271,14 +321,27 @@ def upload_form(
     session: SessionDep,
     store: StoreDep,
     limits: LimitsDep,
+    settings: SettingsDep,
     files: Annotated[list[UploadFile], File()],
 ) -> HTMLResponse:
-    """The gallery's drop zone posts here; the answer is the report, as a fragment."""
-    report = _ingest_all(
-        request, files=files, session=session, store=store, access=access, limits=limits
+    """The gallery's drop zone posts here; the answer is the report, as a fragment, with the
+    progress of each archive imported in the background."""
+    report, imports = _ingest_all(
+        request,
+        files=files,
+        session=session,
+        store=store,
+        access=access,
+        limits=limits,
+        settings=settings,
     )
     return fragment(
-        request, "assets/gallery.html", "upload_report", brand=access.brand, report=report
+        request,
+        "assets/gallery.html",
+        "upload_report",
+        brand=access.brand,
+        report=report,
+        imports=imports,
     )
 
 

@@ -26,11 +26,13 @@ QUICK = {
 
 
 @contextmanager
-def worker_process(env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[bytes]]:
+def worker_process(
+    env: dict[str, str], log: Path, queues: str = "gpu"
+) -> Iterator[subprocess.Popen[bytes]]:
     """`atelier worker`, in a process group of its own (so that a test can kill it whole)."""
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "worker"],
+            [sys.executable, "-m", "app.cli", "worker", "--queues", queues],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

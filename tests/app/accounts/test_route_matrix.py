@@ -35,6 +35,7 @@ from app.brands.service import brand_create
 from app.config import Settings
 from app.datasets.service import dataset_freeze
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
+from app.imports.models import ImportJob
 from app.main import create_app, route_table
 from app.runs.models import Run, RunStatus
 from app.storage import LocalBlobStore
@@ -132,6 +133,8 @@ POLICY = {
     ("POST", "/brands/{slug}/styleguide/terms"): "brand:creative",
     ("POST", "/brands/{slug}/styleguide/confirm"): "brand:creative",
     ("POST", "/brands/{slug}/upload"): "brand:creative",
+    ("GET", "/api/v1/imports/{import_id}"): "import:creative",
+    ("GET", "/imports/{import_id}"): "import:creative",
     ("POST", "/brands/{slug}/approvals"): "brand:merchandiser",
     ("GET", "/brands/{slug}/datasets"): "brand:creative",
     ("POST", "/brands/{slug}/datasets"): "brand:admin",
@@ -280,6 +283,11 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     store.put(run.adapter_key, b"PK\x05\x06" + b"\0" * 18)
     _evaluated(session, run.id, asset.id)
     job, suggestion, attempt = _put_to_work(session, store, brand, run, asset.id)
+    imported = ImportJob(
+        brand_id=brand.id, filename="big.zip", archive_key="-", size_bytes=1, total=100
+    )
+    session.add(imported)
+    session.flush()
     shared = {
         "slug": "maison",
         "asset_id": str(asset.id),
@@ -292,6 +300,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
         "job_id": str(job.id),
         "suggestion_id": str(suggestion.id),
         "try_id": str(attempt.id),
+        "import_id": str(imported.id),
     }
     params: dict[str, dict[str, str]] = {}
     tokens: dict[str, str] = {}
