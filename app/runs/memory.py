@@ -151,6 +151,7 @@ class VisionDims:
     image_size: int = 0  # the learned position table's side, in pixels (not Qwen2-VL)
     channels: int = 3
     temporal_patch: int = 2  # Qwen2-VL patches two frames at once (an image is repeated)
+    pooling_head: bool = False  # SigLIP's attention-pooling head (LLaVA, Gemma 3 keep it)
 
 
 def vision_parts(d: VisionDims) -> tuple[int, int]:
@@ -164,6 +165,8 @@ def vision_parts(d: VisionDims) -> tuple[int, int]:
     if d.kind == "siglip":
         embeddings = d.channels * d.patch**2 * h + h + positions * h
         extra = 2 * h  # post_layernorm
+        if d.pooling_head:  # a probe, a multi-head attention, a LayerNorm and an MLP
+            extra += h + (3 * h * h + 3 * h + h * h + h) + 2 * h + mlp
     elif d.kind == "clip":
         embeddings = d.channels * d.patch**2 * h + (positions + 1) * h + h  # + class token
         extra = 2 * 2 * h  # pre and post LayerNorms
