@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     # CPU threads of a worker's model work; 0: one per core the worker may use (its CPU
     # affinity, capped by a container's CPU quota).
     WORKER_THREADS: int = Field(default=0, ge=0)
+    # Memory a worker has for a run (a GPU's, or RAM on a CPU worker): the run form warns when
+    # a preset's estimated peak (app/runs/memory.py) exceeds it. 24 GB: an L4 or a 4090.
+    WORKER_MEMORY_BYTES: int = Field(default=24 * 1000**3, ge=1)
     # Images an auto-tag job captions in one forward pass.
     AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
 

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, ProcessorMixin
 
 from app.runs.memory import Architecture
 from worker.config import LANGUAGE_LINEAR, UNQUANTIZED_MODULES, VISION_LINEAR
+from worker.data import prompt_text
 
 _KEPT = re.compile(UNQUANTIZED_MODULES[0] + r"(\..*)?")
 _VISION = re.compile(r"(.*\.)?(vision_model|vision_tower|visual)(\..*)?")
@@ -37,14 +38,20 @@ def _rank_one(linears: list[tuple[str, torch.nn.Linear]], pattern: str) -> int:
     return sum(m.in_features + m.out_features for n, m in linears if re.fullmatch(pattern, n))
 
 
+def _weight(module: torch.nn.Module) -> torch.Tensor:
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
 def architecture_count(model: PreTrainedModel, *, image_tokens: int) -> Architecture:
     """The parts of `model` (not quantised: as from_pretrained or the meta device builds it)."""
     linears = _linears(model)
     quantized = [m for n, m in linears if not _KEPT.fullmatch(n)]
     total = sum(p.numel() for p in model.parameters())  # tied weights once
-    embedding = model.get_input_embeddings().weight
+    embedding = _weight(model.get_input_embeddings())
     head = model.get_output_embeddings()
-    head_weight = head.weight if head is not None else embedding
+    head_weight = _weight(head) if head is not None else embedding
     projector = _params_under(model, _PROJECTOR)
     text = model.config.get_text_config()
     vision = getattr(model.config, "vision_config", None)
@@ -74,8 +81,7 @@ def architecture_count(model: PreTrainedModel, *, image_tokens: int) -> Architec
 def image_tokens_count(processor: ProcessorMixin, model: PreTrainedModel) -> int:
     """How many tokens one PROBE_SIDE-square image becomes in a prompt of this processor."""
     image_token = _image_token_id(model)
-    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "?"}]}]
-    prompt = processor.apply_chat_template(messages, add_generation_prompt=True)
+    prompt = prompt_text(processor, "?")  # the training prompt's form: one image, then text
     image = Image.new("RGB", (PROBE_SIDE, PROBE_SIDE), (128, 128, 128))
     batch = processor(text=[prompt], images=[[image]], return_tensors="pt")
     return int((batch["input_ids"] == image_token).sum())

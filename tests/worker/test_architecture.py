@@ -8,6 +8,8 @@ import pytest
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, PretrainedConfig
 
+from app.basemodels.models import DEMO_ARCHITECTURE, DEMO_MODEL_SOURCE
+from app.config import ROOT
 from app.runs.memory import (
     Architecture,
     TextDims,
@@ -109,3 +111,11 @@ def test_image_tokens_are_counted_from_the_processor(
     # token, Gemma 3 pools them to 4, LLaVA keeps all 16.
     expected = {"idefics3": 4, "llava": 16, "gemma3": 4}[family]
     assert image_tokens_count(processor, model) == expected
+
+
+def test_the_demo_models_stored_numbers_are_its_count() -> None:
+    """Migration 0011 and the seed store DEMO_ARCHITECTURE for the shipped demo captioner."""
+    folder = ROOT / DEMO_MODEL_SOURCE
+    model = AutoModelForImageTextToText.from_pretrained(folder)
+    tokens = image_tokens_count(AutoProcessor.from_pretrained(folder), model)
+    assert architecture_count(model, image_tokens=tokens).to_json() == DEMO_ARCHITECTURE
