@@ -14,6 +14,10 @@ absmax constants cost 0.5 bits a weight, or 0.127 with double quantisation (bloc
 """
 
 import argparse
+import json
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +31,10 @@ from transformers import (
     Qwen2VLConfig,
 )
 
+from app.basemodels.models import DEMO_ARCHITECTURE
 from app.runs.memory import (
     Architecture,
+    MemoryEstimate,
     RunShape,
     TextDims,
     VisionDims,
@@ -43,7 +49,7 @@ from app.runs.memory import (
     text_parts,
     vision_parts,
 )
-from app.runs.settings import PRESETS
+from app.runs.settings import PRESETS, settings_resolve
 from worker.architecture import architecture_count
 
 
@@ -217,6 +223,56 @@ def worked_out(model: Published) -> Architecture:
     )
 
 
+# Trains the demo captioner in a fresh process and reports its peak RSS, and the RSS it had
+# before the model loaded (Python and the libraries: what RUNTIME_BYTES stands for).
+_PROBE = """
+import json, resource, sys
+from pathlib import Path
+from app.basemodels.models import DEMO_MODEL_SOURCE
+from app.config import ROOT
+from app.demo.catalogue import catalogue
+from app.demo.render import product_render
+from app.runs.settings import settings_resolve
+from worker.data import Example
+from worker.train import qlora_train
+runtime = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+s = settings_resolve("quick-demo", json.loads(sys.argv[1]))
+examples = [Example(product_render(p, size=64), p.brand_caption) for p in catalogue(16, seed=5)]
+result = qlora_train(base=str(ROOT / DEMO_MODEL_SOURCE), revision=None, examples=examples, s=s,
+                     output_dir=Path(sys.argv[2]))
+print(json.dumps({"runtime": runtime, "peak": result.peak_rss_bytes,
+                  "adapter": result.adapter_bytes, "trainable": result.trainable_params}))
+"""
+
+
+@dataclass(frozen=True)
+class Measured:
+    runtime: int  # peak RSS before the model loaded
+    peak: int  # peak RSS of the whole training process
+    adapter: int  # bytes of the saved adapter folder
+    trainable: int
+
+
+def demo_run_measured(overrides: dict[str, object]) -> Measured:
+    """Train the demo captioner on 16 demo photos with quick-demo and `overrides` in a fresh
+    process (so that its peak RSS is the run's alone) on this machine's CPU."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, json.dumps(overrides), tmp],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    return Measured(**json.loads(out.strip().splitlines()[-1]))
+
+
+def demo_run_estimated(overrides: dict[str, object]) -> "MemoryEstimate":
+    """What app/runs/memory.py estimates for the same run on a CPU (float32 activations)."""
+    arch = Architecture.of(DEMO_ARCHITECTURE)
+    assert arch is not None
+    return memory_estimate(arch, RunShape.of(settings_resolve("quick-demo", overrides), gpu=False))
+
+
 def _m(n: int) -> str:
     return f"{n / 1e6:,.1f}M"
 
@@ -224,6 +280,12 @@ def _m(n: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench memory", description=__doc__)
     parser.add_argument("--rank", type=int, default=16)
+    parser.add_argument(
+        "--measure-steps",
+        type=int,
+        default=30,
+        help="steps of the demo captioner's measured CPU runs (0: none)",
+    )
     args = parser.parse_args(argv)
     started = time.perf_counter()
     archs = {m.name: counted(m) for m in MODELS}
@@ -291,4 +353,34 @@ def main(argv: list[str] | None = None) -> None:
             f"{human_bytes(e.lora + e.gradients + e.optimizer):>15}"
             f"{human_bytes(e.activations):>12}{human_bytes(e.runtime):>9}{human_bytes(e.total):>9}"
         )
+    if args.measure_steps:
+        _measure(args.measure_steps)
     print(f"({time.perf_counter() - started:.1f}s, torch {torch.__version__})")
+
+
+def _measure(steps: int) -> None:
+    print()
+    print(f"The estimate against measured CPU runs of the demo captioner ({steps} steps, peak RSS)")
+    print(
+        f"{'run':<34}{'runtime':>9}{'measured':>10}{'estimate':>10}{'est/meas':>9}"
+        f"{'model part meas.':>17}{'est.':>9}{'adapter':>9}{'est.':>9}"
+    )
+    runs = {
+        "quick-demo (r=64, batch 4)": {},
+        "quick-demo, batch 16": {"batch_size": 16},
+        "quick-demo, r=16, checkpointing": {"lora_r": 16, "gradient_checkpointing": True},
+    }
+    for label, overrides in runs.items():
+        overrides = {**overrides, "max_steps": steps, "checkpoint_steps": 10_000}
+        measured, estimate = demo_run_measured(overrides), demo_run_estimated(overrides)
+        model_part = estimate.total - estimate.runtime
+        arch = Architecture.of(DEMO_ARCHITECTURE)
+        assert arch is not None
+        s = settings_resolve("quick-demo", overrides)
+        print(
+            f"{label:<34}{human_bytes(measured.runtime):>9}{human_bytes(measured.peak):>10}"
+            f"{human_bytes(estimate.total):>10}{estimate.total / measured.peak:>8.2f}x"
+            f"{human_bytes(measured.peak - measured.runtime):>17}{human_bytes(model_part):>9}"
+            f"{human_bytes(measured.adapter):>9}"
+            f"{human_bytes(adapter_file_bytes(arch, s.lora_r, vision=s.lora_vision)):>9}"
+        )

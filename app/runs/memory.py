@@ -31,18 +31,21 @@ BLOCK2 = 256  # absmax constants per second-level constant under double quantisa
 # Per quantised tensor: the NF4 code (16 floats), the nested code (256 floats), an offset.
 TENSOR_CONSTANT_BYTES = 16 * 4
 NESTED_CONSTANT_BYTES = 256 * 4 + 4
-# Of a training process before its model loads: Python, torch, transformers, peft, bitsandbytes
-# and the worker's own modules; measured as the peak RSS of `python -m bench memory`'s probe on
-# the 2-core CPU machine (600-700 MB). A CUDA context costs about as much on a GPU.
-RUNTIME_BYTES = 700 * 1024**2
+# Of a training process besides its model: Python, torch, transformers, peft, bitsandbytes and
+# the worker's modules (469 MB of RSS before the model loads, measured by `python -m bench
+# memory` on the 2-core CPU machine), and about 50 MB the Trainer adds (its own imports, the
+# data loader, buffers). On a GPU, the CUDA context costs about as much again.
+RUNTIME_BYTES = 520 * 1000**2
 # Tokens of text in one example besides its image: the chat template, the instruction and a
 # caption (the demo's are 30-60 tokens); a run never takes more than `max_length` in all.
 TEXT_TOKENS = 64
-# Bytes kept per token and layer without checkpointing, in units of the hidden and the MLP width:
-# the norms' outputs, q, k, v, the attention's output, the MLP's gate, up, activation and product,
-# and the LoRA layers' inputs. A round figure, checked against measured runs (tests).
-SAVED_PER_HIDDEN = 10
-SAVED_PER_INTERMEDIATE = 5
+# Values kept per token and layer without checkpointing, in units of the hidden and the MLP
+# width: the residual stream, the norms' outputs and their float32 upcasts, q, k, v (and their
+# rotary copies), the attention's output, the MLP's gate, up, activation and product, and the
+# LoRA layers' dropped-out inputs. Round figures, set so that the demo captioner's measured
+# runs come out (`python -m bench memory`; tests/worker/test_memory_measured.py).
+SAVED_PER_HIDDEN = 16
+SAVED_PER_INTERMEDIATE = 6
 
 
 @dataclass(frozen=True)
