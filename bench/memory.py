@@ -19,7 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import torch
@@ -253,12 +253,12 @@ class Measured:
     trainable: int
 
 
-def demo_run_measured(overrides: dict[str, object]) -> Measured:
+def demo_run_measured(overrides: Mapping[str, object]) -> Measured:
     """Train the demo captioner on 16 demo photos with quick-demo and `overrides` in a fresh
     process (so that its peak RSS is the run's alone) on this machine's CPU."""
     with tempfile.TemporaryDirectory() as tmp:
         out = subprocess.run(
-            [sys.executable, "-c", _PROBE, json.dumps(overrides), tmp],
+            [sys.executable, "-c", _PROBE, json.dumps(dict(overrides)), tmp],
             capture_output=True,
             text=True,
             check=True,
@@ -266,7 +266,7 @@ def demo_run_measured(overrides: dict[str, object]) -> Measured:
     return Measured(**json.loads(out.strip().splitlines()[-1]))
 
 
-def demo_run_estimated(overrides: dict[str, object]) -> "MemoryEstimate":
+def demo_run_estimated(overrides: Mapping[str, object]) -> "MemoryEstimate":
     """What app/runs/memory.py estimates for the same run on a CPU (float32 activations)."""
     arch = Architecture.of(DEMO_ARCHITECTURE)
     assert arch is not None
