@@ -226,7 +226,7 @@ def worked_out(model: Published) -> Architecture:
 # Trains the demo captioner in a fresh process and reports its peak RSS, and the RSS it had
 # before the model loaded (Python and the libraries: what RUNTIME_BYTES stands for).
 _PROBE = """
-import json, resource, sys
+import json, sys
 from pathlib import Path
 from app.basemodels.models import DEMO_MODEL_SOURCE
 from app.config import ROOT
@@ -235,12 +235,16 @@ from app.demo.render import product_render
 from app.runs.settings import settings_resolve
 from worker.data import Example
 from worker.train import qlora_train
-runtime = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def hwm():  # this process's own peak RSS: getrusage's counts the parent's across fork and exec
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+runtime = hwm()
 s = settings_resolve("quick-demo", json.loads(sys.argv[1]))
 examples = [Example(product_render(p, size=64), p.brand_caption) for p in catalogue(16, seed=5)]
 result = qlora_train(base=str(ROOT / DEMO_MODEL_SOURCE), revision=None, examples=examples, s=s,
                      output_dir=Path(sys.argv[2]))
-print(json.dumps({"runtime": runtime, "peak": result.peak_rss_bytes,
+print(json.dumps({"runtime": runtime, "peak": hwm(),
                   "adapter": result.adapter_bytes, "trainable": result.trainable_params}))
 """
 
