@@ -193,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"{_mb(r['peak_kib'] - r['before_kib']):>8}"
                 )
             peaks[n] = ours["peak_kib"]
-            print(f"{'':<24}(archive written in {time.perf_counter() - started:.0f}s)")
+            print(f"{'':<24}({time.perf_counter() - started:.0f}s for this size, the zip included)")
         growth = peaks[args.images] / peaks[args.small]
         print(
             f"Atelier's peak RSS at {args.images:,} images / at {args.small:,}: {growth:.2f}x "
