@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     # A worker's scratch folder (a run's checkpoints as they are written, unzipped adapters):
     # its own, never shared; whatever another process needs goes through the blob store.
     WORK_DIR: Path = VAR / "work"
+    # Memory a worker has for a run (a GPU's, or RAM on a CPU worker): the run form warns when
+    # a preset's estimated peak (app/runs/memory.py) exceeds it. 24 GB: an L4 or a 4090.
+    WORKER_MEMORY_BYTES: int = Field(default=24 * 1000**3, ge=1)
     # Images an auto-tag job captions in one forward pass.
     AUTOTAG_BATCH_SIZE: int = Field(default=16, ge=1, le=256)
 

@@ -4,12 +4,16 @@ AutoModelForImageTextToText loads the weights (safetensors only, no code from th
 import logging
 import re
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 from app.basemodels.models import BaseModelStatus, RegisteredModel
 from app.basemodels.service import basemodel_location
 from app.db import utcnow
 from app.errors import Invalid
 from worker.context import sessions
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, ProcessorMixin
 
 log = logging.getLogger(__name__)
 
@@ -83,11 +87,28 @@ def basemodel_check(model_id: int) -> None:
             "architecture": type(loaded).__name__,
         }
         family, status, error = loaded.config.model_type, BaseModelStatus.ready, ""
+        architecture = _architecture(loaded, processor, model_id)
     except Exception as exc:  # any reason it does not load is the answer to the check
         log.warning("base model %s (%s) failed its check", model_id, source, exc_info=True)
-        detail, family, status = {}, "", BaseModelStatus.failed
+        detail, family, status, architecture = {}, "", BaseModelStatus.failed, None
         error = basemodel_failure(exc)
     with sessions().begin() as session:
         model = session.get_one(RegisteredModel, model_id)
         model.status, model.family, model.detail, model.error = status, family, detail, error
+        model.architecture = architecture
         model.checked_at = utcnow()
+
+
+def _architecture(
+    loaded: "PreTrainedModel", processor: "ProcessorMixin", model_id: int
+) -> dict[str, int] | None:
+    """The numbers of the run form's memory estimate; None (no estimate, the model still
+    serves) when they cannot be counted, e.g. a processor this probe does not understand."""
+    from worker.architecture import architecture_count, image_tokens_count
+
+    try:
+        tokens = image_tokens_count(processor, loaded)
+        return architecture_count(loaded, image_tokens=tokens).to_json()
+    except Exception:
+        log.warning("base model %s: its architecture was not counted", model_id, exc_info=True)
+        return None

@@ -235,6 +235,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         white = Image.new("RGB", rgba.size, "white")
         white.paste(rgba, mask=rgba.getchannel("A"))
         return white
+    if image.mode == "RGB":
+        return image  # already what we want: convert() would copy every pixel
     return image.convert("RGB")
 
 

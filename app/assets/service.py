@@ -4,9 +4,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.assets.archive import archive_entries
 from app.assets.images import CheckedImage, Limits, Rejected, image_check, is_zip
@@ -42,20 +43,25 @@ def tag_normalise(names: Iterable[str]) -> list[str]:
     return list(seen)
 
 
-def tags_resolve(*, session: Session, brand: Brand, names: Iterable[str]) -> list[Tag]:
-    """The brand's tags with these names, created where missing."""
+def tags_resolve(
+    *, session: Session, brand: Brand, names: Iterable[str], known: dict[str, Tag] | None = None
+) -> list[Tag]:
+    """The brand's tags with these names, created where missing. `known` holds tags already
+    resolved in this transaction (an archive's members share a few tags): only the others
+    are looked up, and are added to it."""
     wanted = tag_normalise(names)
-    if not wanted:
-        return []
-    found = {
-        tag.name: tag
-        for tag in session.scalars(
-            select(Tag).where(Tag.brand_id == brand.id, Tag.name.in_(wanted))
+    found = {} if known is None else known
+    missing = [name for name in wanted if name not in found]
+    if missing:
+        found.update(
+            (tag.name, tag)
+            for tag in session.scalars(
+                select(Tag).where(Tag.brand_id == brand.id, Tag.name.in_(missing))
+            )
         )
-    }
-    for name in wanted:
-        if name not in found:
-            found[name] = _tag_create(session=session, brand=brand, name=name)
+        for name in missing:
+            if name not in found:
+                found[name] = _tag_create(session=session, brand=brand, name=name)
     return [found[name] for name in wanted]
 
 
@@ -119,6 +125,7 @@ def _ingest_archive(
     try:
         entries = archive_entries(fileobj, limits=limits, request_unpacked=report.unpacked_bytes)
         answered = len(report.accepted) + len(report.duplicates) + len(report.rejected)
+        known: dict[str, Tag] = {}  # the archive's tags, resolved once for all its members
         for entry in entries:
             report.unpacked_bytes += len(entry.data or b"")
             name = f"{filename}: {entry.name}"
@@ -135,6 +142,7 @@ def _ingest_archive(
                 tags=entry.tags,
                 limits=limits,
                 report=report,
+                known_tags=known,
             )
         if len(report.accepted) + len(report.duplicates) + len(report.rejected) == answered:
             # Empty, or only folders, clutter and a manifest: still answered, by its name.
@@ -154,9 +162,10 @@ def asset_ingest_image(
     tags: Sequence[str],
     limits: Limits,
     report: IngestReport,
+    known_tags: dict[str, Tag] | None = None,
 ) -> None:
     """Ingest one image (its bytes, or a seekable file of them) with its caption and tags,
-    recording the outcome."""
+    recording the outcome. `known_tags`: see tags_resolve."""
     try:
         checked = image_check(data, limits=limits)
     except Rejected as exc:
@@ -171,6 +180,7 @@ def asset_ingest_image(
         caption=caption,
         tags=tags,
         report=report,
+        known_tags=known_tags,
     )
 
 
@@ -184,18 +194,17 @@ def asset_ingest_checked(
     caption: str,
     tags: Sequence[str],
     report: IngestReport,
+    known_tags: dict[str, Tag] | None = None,
 ) -> None:
     """Ingest an image that passed `image_check` (decoded and thumbnailed: the slow part, which
     an import does before its short transaction), recording the outcome."""
     try:
-        tag_rows = tags_resolve(session=session, brand=brand, names=tags)
+        tag_rows = tags_resolve(session=session, brand=brand, names=tags, known=known_tags)
     except Invalid as exc:
         report.rejected.append((filename, str(exc)))
         return
-    existing = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)
-    if existing is not None:
-        report.duplicates.append((filename, existing))
-        return
+    # A duplicate is found by the unique (brand, sha256) key refusing the row: one statement
+    # fewer for every new image than looking first.
     try:
         with session.begin_nested():
             asset = _asset_add(
@@ -206,7 +215,7 @@ def asset_ingest_checked(
                 caption=caption[:MAX_CAPTION_LENGTH],
                 tags=tag_rows,
             )
-    except IntegrityError:  # the same bytes arrived through a concurrent upload
+    except IntegrityError:  # the same bytes are in already, or arrived concurrently
         duplicate = _asset_by_hash(session=session, brand=brand, sha256=checked.sha256)
         assert duplicate is not None
         report.duplicates.append((filename, duplicate))
@@ -262,7 +271,15 @@ def _asset_add(
         status=AssetStatus.pending,
     )
     session.add(asset)
-    asset_tags_set(session=session, asset=asset, tags=tags)
+    session.flush()
+    # A new asset's links are written once, numbered, in one statement (asset_tags_set, for
+    # edits, lets the relationship write them and numbers them after).
+    if tags:
+        session.execute(
+            insert(asset_tags),
+            [{"asset_id": asset.id, "tag_id": t.id, "position": i} for i, t in enumerate(tags)],
+        )
+    set_committed_value(asset, "tags", tags)
     return asset
 
 

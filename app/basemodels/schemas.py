@@ -22,5 +22,8 @@ class BaseModelOut(Out):
     is_default: bool
     family: str
     detail: dict[str, Any]
+    # The numbers of the run form's memory estimate (app.runs.memory.Architecture), counted
+    # by the worker's check; null before it, or if they could not be counted.
+    architecture: dict[str, int] | None
     error: str
     checked_at: datetime | None

@@ -9,7 +9,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.accounts.models import User
-from app.basemodels.models import DEMO_MODEL_SOURCE, BaseModelStatus, RegisteredModel
+from app.basemodels.models import (
+    DEMO_ARCHITECTURE,
+    DEMO_MODEL_SOURCE,
+    BaseModelStatus,
+    RegisteredModel,
+)
 from app.config import ROOT, Settings
 from app.config import settings as installed_settings
 from app.errors import Conflict, Invalid, NotFound
@@ -80,7 +85,9 @@ def basemodel_demo_ensure(*, session: Session) -> RegisteredModel:
             family="idefics3",
         )
         session.add(found)
-        session.flush()
+    if found.architecture is None:
+        found.architecture = dict(DEMO_ARCHITECTURE)
+    session.flush()
     return found
 
 

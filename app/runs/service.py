@@ -15,6 +15,7 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.jobs import job_send
 from app.runs.card import RunCard
+from app.runs.memory import Architecture, MemoryEstimate, RunShape, memory_estimate
 from app.runs.models import Run, RunStatus
 from app.runs.settings import PRESETS, TrainSettings, settings_hash, settings_resolve, steps_planned
 from app.styleguides.service import styleguide_terms
@@ -137,3 +138,27 @@ def run_cancel(*, session: Session, run: Run) -> Run:
         run.finished_at = utcnow()
     session.flush()
     return run
+
+
+@dataclass(frozen=True)
+class MemoryRow:
+    """A preset's estimated peak memory on one base model, before a run is queued."""
+
+    model: RegisteredModel
+    preset: str
+    estimate: MemoryEstimate
+    too_big: bool  # more than the worker's memory (WORKER_MEMORY_BYTES)
+
+
+def run_memory_estimates(*, models: list[RegisteredModel], worker_bytes: int) -> list[MemoryRow]:
+    """Each preset's peak memory on each ready base model whose architecture a worker counted
+    (the demo's comes with the migration), as a GPU trains it (bfloat16 activations)."""
+    rows = []
+    for model in models:
+        arch = Architecture.of(model.architecture)
+        if model.status != BaseModelStatus.ready or arch is None:
+            continue
+        for name, preset in PRESETS.items():
+            estimate = memory_estimate(arch, RunShape.of(preset, gpu=True))
+            rows.append(MemoryRow(model, name, estimate, estimate.total > worker_bytes))
+    return rows

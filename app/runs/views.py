@@ -25,9 +25,16 @@ from app.evaluations.service import RatingProgress, ratings_open
 from app.runs.answers import TASKS
 from app.runs.card import RunCard
 from app.runs.chart import loss_chart
+from app.runs.memory import human_bytes
 from app.runs.models import Run
 from app.runs.schemas import RunCreate, RunOut
-from app.runs.service import run_cancel, run_create, run_estimates, runs_list
+from app.runs.service import (
+    run_cancel,
+    run_create,
+    run_estimates,
+    run_memory_estimates,
+    runs_list,
+)
 from app.runs.settings import PRESETS
 from app.web import blob_response, fragment, is_htmx, page
 
@@ -121,6 +128,8 @@ def _runs_page(
     error: str | None = None,
     status_code: int = 200,
 ) -> HTMLResponse:
+    models = basemodels_list(session=session)
+    worker_bytes = request.app.state.settings.WORKER_MEMORY_BYTES
     return page(
         request,
         "runs/list.html",
@@ -129,8 +138,11 @@ def _runs_page(
         access=access,
         runs=runs_list(session=session, brand=access.brand),
         datasets=datasets_list(session=session, brand=access.brand),
-        models=basemodels_list(session=session),
+        models=models,
         presets=list(PRESETS),
+        memory=run_memory_estimates(models=models, worker_bytes=worker_bytes),
+        worker_bytes=worker_bytes,
+        human_bytes=human_bytes,
         estimates=run_estimates(
             session=session,
             brand=access.brand,

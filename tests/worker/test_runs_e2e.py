@@ -36,7 +36,11 @@ def test_a_run_trains_and_its_adapter_loads_in_plain_transformers(
     guide = b"Prefer: burgundy (not: dark red)\nPrefer: navy\n"
     api.post("/api/v1/brands/maison/styleguides", files={"file": ("guide.md", guide)})
     with worker_process(env, log):
-        assert model_ready(api, prepared["model"], log)["status"] == "ready"
+        checked = model_ready(api, prepared["model"], log)
+        assert checked["status"] == "ready"
+        # The check counted what the run form's memory estimate needs (worker/architecture.py).
+        assert checked["architecture"]["quantized_tensors"] == 14
+        assert checked["architecture"]["image_tokens"] == 4
         run_id = run_queue(api, prepared, style_terms_in_prompt=True)
         seen = {run_get(api, run_id)["status"]}
         run = wait_for(

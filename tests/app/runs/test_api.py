@@ -4,16 +4,18 @@ and jobs sent only after the commit."""
 import socket
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.basemodels.models import BaseModelStatus, RegisteredModel
+from app.basemodels.models import DEMO_ARCHITECTURE, BaseModelStatus, RegisteredModel
 from app.brands.models import Brand
 from app.datasets.models import Split
 from app.datasets.service import split_of
 from app.jobs import celery_client
 from app.runs.card import RunCard
+from app.runs.memory import Architecture, RunShape, human_bytes, memory_estimate
 from app.runs.models import Run, RunStatus
 from app.runs.settings import PRESETS
 from tests import corpus
@@ -293,3 +295,36 @@ def test_a_run_whose_message_finds_no_broker_is_still_queued(
     session.commit()
     assert session.get_one(Run, response.json()["id"]).status == RunStatus.queued
     assert "the broker did not take atelier.run_train" in caplog.text
+
+
+def test_the_run_form_estimates_each_presets_peak_memory_on_the_demo_model(
+    client: TestClient, brand: Brand
+) -> None:
+    """Without a worker: the demo captioner's architecture comes with migration 0012."""
+    form = client.get("/brands/maison/runs").text
+    assert 'id="memory"' in form
+    table = form[form.index('id="memory"') : form.index("</table>", form.index('id="memory"'))]
+    for preset in PRESETS:
+        assert f"<td>{preset}</td>" in table
+    # quick-demo on the demo captioner: 16 image tokens and 64 of text at most.
+    assert "(80 tokens an example)" in table
+    assert "GB" in table or "MB" in table
+    assert 'id="memory-warning"' not in form and 'class="over"' not in form
+
+
+def test_the_run_form_warns_when_a_preset_exceeds_the_workers_memory(
+    app: FastAPI, client: TestClient, brand: Brand
+) -> None:
+    demo = Architecture.of(DEMO_ARCHITECTURE)
+    assert demo is not None
+    totals = {n: memory_estimate(demo, RunShape.of(p)).total for n, p in PRESETS.items()}
+    assert totals["quick-demo"] > totals["standard"]  # rank 64 against 16
+    limit = totals["standard"] + 1  # standard fits, quick-demo does not
+    app.state.settings = app.state.settings.model_copy(update={"WORKER_MEMORY_BYTES": limit})
+    form = client.get("/brands/maison/runs").text
+    warning = form[form.index('id="memory-warning"') :].split("</p>", 1)[0]
+    assert f"with quick-demo needs about {human_bytes(totals['quick-demo'])}" in warning
+    assert "with standard" not in warning
+    assert f"more than the worker's {human_bytes(limit)}" in warning
+    flagged = form.count('<tr class="over">')
+    assert flagged == sum(total > limit for total in totals.values())
