@@ -96,6 +96,14 @@ class TrainSettings:
     lora_vision: bool = field(
         default=False, metadata={"help": "Also adapt the vision tower's encoder layers."}
     )
+    answer_tokens: bool = field(
+        default=False,
+        metadata={
+            "help": "Also train the input-embedding and output-head rows of the tokens the "
+            "training answers are made of (PEFT's trainable tokens): words and marks the base "
+            "never wrote become ones it can write with confidence."
+        },
+    )
     learning_rate: float = field(
         default=2e-4,
         metadata={"help": f"Peak learning rate (AdamW). Allowed: {RANGES['learning_rate']}."},
