@@ -30,7 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
 from worker.config import compute_dtype, lora_config, quantization_config
-from worker.data import Collator, Example, Jittered, _prefix_len, messages, prompt_text
+from worker.data import Collator, Example, Jittered, answer_token_ids
 
 
 @dataclass
@@ -76,31 +76,16 @@ def base_load(
     return model, processor
 
 
-def answer_token_ids(
-    processor: ProcessorMixin, examples: Sequence[Example], instruction: str
-) -> list[int]:
-    """Every token id the answers are made of, as the collator labels them: the tokens after
-    the prompt, the end of the assistant's turn included. Text only: images add no answer
-    tokens."""
-    tokenizer = processor.tokenizer  # type: ignore[attr-defined]
-    prompt = tokenizer(prompt_text(processor, instruction), add_special_tokens=False).input_ids
-    ids: set[int] = set()
-    for e in examples:
-        text = processor.apply_chat_template(messages(instruction, e.caption), tokenize=False)
-        full = tokenizer(text, add_special_tokens=False).input_ids
-        ids.update(full[_prefix_len(torch.tensor(full), torch.tensor(prompt)) :])
-    return sorted(ids)
-
-
 def token_rows(
     model: PreTrainedModel,
     processor: ProcessorMixin,
     examples: Sequence[Example],
     instruction: str,
 ) -> dict[str, list[int]]:
-    """The input-embedding and output-head modules by name, each with the answers' token ids:
-    the rows PEFT trains besides the adapters. A head tied to the embeddings is one module."""
-    ids = answer_token_ids(processor, examples, instruction)
+    """The input-embedding and output-head modules by name, each with the token ids the answers
+    are made of: the rows PEFT trains besides the adapters (`LoraConfig.trainable_token_indices`;
+    where the head shares the embeddings' weights, PEFT ties the two)."""
+    ids = sorted({i for e in examples for i in answer_token_ids(processor, instruction, e.caption)})
     names = {module: name for name, module in model.named_modules()}
     modules = [model.get_input_embeddings(), model.get_output_embeddings()]
     return {names[m]: ids for m in modules if m is not None}
