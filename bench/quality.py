@@ -16,6 +16,7 @@ on new photos (`app/demo/photos.py`) against their house captions and tags:
 """
 
 import argparse
+import csv
 import hashlib
 import io
 import json
@@ -158,9 +159,14 @@ def _train(
 
 
 def evaluate(
-    adapter_dir: Path, s: TrainSettings, sets: dict[str, list[Photo]], vocabulary: set[str]
+    adapter_dir: Path,
+    s: TrainSettings,
+    sets: dict[str, list[Photo]],
+    vocabulary: set[str],
+    answers_out: list[tuple[str, str, str, str]] | None = None,
 ) -> dict[tuple[str, str], Scores]:
-    """(system, set) -> scores, for the base and the adapted model on each set of photos."""
+    """(system, set) -> scores, for the base and the adapted model on each set of photos; each
+    photo's (set, house answer, base caption, adapted answer) appended to `answers_out`."""
     from worker.data import image_cap
     from worker.evaluate import tags_in
     from worker.generate import captions_generate
@@ -178,12 +184,14 @@ def evaluate(
                 model=tuned, processor=processor, images=images, instruction=DEFAULT_INSTRUCTION
             )
         results["base", name] = scores_of(photos, base, [tags_in(c, vocabulary) for c in base], 0)
-        answers = [
-            answer_parse(s.task, text)
-            for text in captions_generate(
-                model=tuned, processor=processor, images=images, instruction=s.instruction
+        raw = captions_generate(
+            model=tuned, processor=processor, images=images, instruction=s.instruction
+        )
+        answers = [answer_parse(s.task, text) for text in raw]
+        if answers_out is not None:
+            answers_out.extend(
+                (name, _truth(s, p), b, a) for p, b, a in zip(photos, base, raw, strict=True)
             )
-        ]
         # A caption-only adapter's tags are found in its caption, as the base's are.
         tags = [
             set(a.tags) if s.task != "caption" else tags_in(a.caption, vocabulary) for a in answers
@@ -192,6 +200,10 @@ def evaluate(
             photos, [a.caption for a in answers], tags, sum(not a.parsed for a in answers)
         )
     return results
+
+
+def _truth(s: TrainSettings, p: Photo) -> str:
+    return answer_format(s.task, p.product.brand_caption, sorted(p.product.tags))
 
 
 def _overrides(spec: str) -> dict[str, object]:
@@ -204,6 +216,14 @@ def _overrides(spec: str) -> dict[str, object]:
         except json.JSONDecodeError:
             overrides[key.strip()] = value.strip()
     return overrides
+
+
+def _answers_write(path: Path, spec: str, answers: list[tuple[str, str, str, str]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as f:
+        out = csv.writer(f)
+        out.writerow(["setting", "photos", "house", "base", "adapted"])
+        out.writerows((spec or "one-click", *row) for row in answers)
 
 
 def _row(label: str, system: str, name: str, r: Scores) -> str:
@@ -234,6 +254,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--new", type=int, default=50, help="new demo photos to score on")
     parser.add_argument("--keep", type=Path, help="keep each adapter in a folder of this one")
+    parser.add_argument(
+        "--answers",
+        type=Path,
+        help="write each setting's answers (set, house answer, base, adapted) to a CSV in this "
+        "folder: answers-1.csv, ...",
+    )
     args = parser.parse_args(argv)
 
     new = [Photo(product_render(p), p) for p in photos_new(args.new)]
@@ -255,9 +281,12 @@ def main(argv: list[str] | None = None) -> None:
                 f"{os.getloadavg()[0]:.1f}, final mean loss {result.train_loss:.3f}"
             )
             print(timings[-1], flush=True)
+            answers: list[tuple[str, str, str, str]] = []
             scores = evaluate(
-                result.adapter_dir, s, {"validation": validation, "new": new}, vocabulary
+                result.adapter_dir, s, {"validation": validation, "new": new}, vocabulary, answers
             )
+            if args.answers:
+                _answers_write(args.answers / f"answers-{len(timings)}.csv", spec, answers)
             if args.keep:
                 shutil.copytree(result.adapter_dir, args.keep / f"adapter-{len(timings)}")
         rows = [_row(spec or "one-click", system, name, r) for (system, name), r in scores.items()]

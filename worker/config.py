@@ -4,6 +4,7 @@ torch, transformers and peft are imported inside the functions that build them, 
 worker's main process can import the task modules without loading torch.
 """
 
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from app.runs.settings import TrainSettings
@@ -58,8 +59,11 @@ def quantization_config(s: TrainSettings) -> "BitsAndBytesConfig":
     )
 
 
-def lora_config(s: TrainSettings) -> "LoraConfig":
-    """Adapters on the language model's linear layers, and on the vision encoder if asked."""
+def lora_config(
+    s: TrainSettings, token_rows: Mapping[str, Sequence[int]] | None = None
+) -> "LoraConfig":
+    """Adapters on the language model's linear layers, and on the vision encoder if asked;
+    `token_rows` (module name -> token ids) are embedding or head rows trained besides."""
     from peft import LoraConfig
 
     targets = f"{LANGUAGE_LINEAR}|{VISION_LINEAR}" if s.lora_vision else LANGUAGE_LINEAR
@@ -70,4 +74,7 @@ def lora_config(s: TrainSettings) -> "LoraConfig":
         target_modules=targets,
         bias="none",
         task_type="CAUSAL_LM",
+        trainable_token_indices=(
+            {name: list(ids) for name, ids in token_rows.items()} if token_rows else None
+        ),
     )

@@ -146,6 +146,17 @@ def _prefix_len(a: torch.Tensor, b: torch.Tensor) -> int:
     return int(differ[0]) if len(differ) else n
 
 
+def answer_token_ids(processor: ProcessorMixin, instruction: str, answer: str) -> list[int]:
+    """The token ids of `answer` as the collator labels them: the conversation's tokens after
+    the prompt's, the end of the assistant's turn included. From the text alone: the image's
+    tokens all lie in the prompt."""
+    tokenizer = processor.tokenizer
+    prompt = tokenizer(prompt_text(processor, instruction), add_special_tokens=False).input_ids
+    text = processor.apply_chat_template(messages(instruction, answer), tokenize=False)
+    ids = tokenizer(text, add_special_tokens=False).input_ids
+    return list(ids[_prefix_len(torch.tensor(ids), torch.tensor(prompt)) :])
+
+
 @dataclass
 class Collator:
     """Batches `Example`s for training: right-padded, labels on the answer tokens only."""

@@ -4,6 +4,9 @@ of them by checksum, so that switching adapters never loads the base again.
 At most `WORKER_MAX_BASES` bases and `WORKER_MAX_ADAPTERS` adapters per base stay loaded; the
 one used least recently goes first. Every adapter of a base is a named PEFT adapter of one
 PeftModel, so that a batch may mix them (`adapter_names`, one per row; "__base__" for none).
+Adapters that train token rows (`answer_tokens`) get a PeftModel, and so a copy of the base,
+of their own: PEFT (0.21) neither loads an adapter without token rows beside one with them nor
+mixes the two in a batch.
 """
 
 import logging
@@ -40,7 +43,7 @@ class Loaded:
         return self.model if self.model is not None else self.base
 
 
-BaseKey = tuple[str, str | None, str, bool, str]
+BaseKey = tuple[str, str | None, str, bool, str, bool]
 
 
 class Resident:
@@ -54,7 +57,7 @@ class Resident:
 
     def base(self, source: str, revision: str | None, s: TrainSettings) -> tuple[Loaded, bool]:
         """The base model, loaded in 4-bit if it is not resident; and whether it was loaded."""
-        key = (source, revision, s.quant_type, s.double_quant, s.compute_dtype)
+        key = (source, revision, s.quant_type, s.double_quant, s.compute_dtype, s.answer_tokens)
         with self._lock:
             if key in self.bases:
                 self.bases.move_to_end(key)

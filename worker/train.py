@@ -30,7 +30,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
 from worker.config import compute_dtype, lora_config, quantization_config
-from worker.data import Collator, Example, ImageTokens, Jittered
+from worker.data import Collator, Example, ImageTokens, Jittered, answer_token_ids
 
 
 @dataclass
@@ -77,6 +77,21 @@ def base_load(
         gradient_checkpointing_kwargs={"use_reentrant": False},
     )
     return model, processor
+
+
+def token_rows(
+    model: PreTrainedModel,
+    processor: ProcessorMixin,
+    examples: Sequence[Example],
+    instruction: str,
+) -> dict[str, list[int]]:
+    """The input-embedding and output-head modules by name, each with the token ids the answers
+    are made of: the rows PEFT trains besides the adapters (`LoraConfig.trainable_token_indices`;
+    where the head shares the embeddings' weights, PEFT ties the two)."""
+    ids = sorted({i for e in examples for i in answer_token_ids(processor, instruction, e.caption)})
+    names = {module: name for name, module in model.named_modules()}
+    modules = [model.get_input_embeddings(), model.get_output_embeddings()]
+    return {names[m]: ids for m in modules if m is not None}
 
 
 def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> TrainingArguments:
@@ -148,7 +163,8 @@ def qlora_train(
     `s.eval_steps` and `validation` examples, it is the checkpoint of lowest validation loss."""
     set_seed(s.seed)  # before the adapters are initialised
     base_model, processor = base_load(base, revision, s)
-    model = get_peft_model(base_model, lora_config(s))
+    rows = token_rows(base_model, processor, examples, s.instruction) if s.answer_tokens else None
+    model = get_peft_model(base_model, lora_config(s, rows))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     meter = _Meter()

@@ -38,6 +38,7 @@ def test_presets() -> None:
     quick, high = PRESETS["quick-demo"], PRESETS["high-quality"]
     assert PRESETS["standard"].lora_r < high.lora_r and not quick.lora_vision
     assert quick.max_image_pixels == 64 * 64 and quick.learning_rate > high.learning_rate
+    assert quick.answer_tokens and not PRESETS["standard"].answer_tokens
     assert high.lora_vision
 
 

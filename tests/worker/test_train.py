@@ -10,6 +10,7 @@ from peft import PeftModel, get_peft_model
 from safetensors.torch import load_file
 from transformers import (
     AutoModelForImageTextToText,
+    AutoProcessor,
     TrainerCallback,
     TrainerControl,
     TrainerState,
@@ -17,12 +18,12 @@ from transformers import (
 )
 
 from worker.config import lora_config, quantization_config
-from worker.data import Example
+from worker.data import IGNORE_INDEX, Collator, Example
 from worker.generate import captions_generate
 from worker.modelkit import FAMILIES, Family
-from worker.train import adapter_load, base_load, checkpoint_last, qlora_train
+from worker.train import adapter_load, base_load, checkpoint_last, qlora_train, token_rows
 
-from .conftest import CAPTIONS, Overfit, tiny_settings
+from .conftest import CAPTIONS, Overfit, Recorder, tiny_settings
 
 
 def _linears(model: torch.nn.Module, part: str) -> dict[str, type]:
@@ -259,3 +260,54 @@ def test_validation_loss_keeps_the_best_checkpoint(
     assert kept.keys() == best.keys()
     assert all(torch.equal(kept[k], best[k]) for k in kept)
     assert not all(torch.equal(kept[k], last[k]) for k in kept)
+
+
+def test_answer_tokens_train_the_rows_of_the_answers_tokens_and_the_adapter_reloads(
+    model_dirs: dict[Family, Path], examples: list[Example], tmp_path: Path
+) -> None:
+    base = model_dirs["idefics3"]
+    s = tiny_settings(max_steps=4, batch_size=2, learning_rate=1e-2, answer_tokens=True)
+    processor = AutoProcessor.from_pretrained(base)
+    batch = Collator(processor, s.instruction, s.max_length, s.max_image_pixels)(examples)
+    labelled = sorted(set(batch["labels"][batch["labels"] != IGNORE_INDEX].tolist()))
+    model, _ = base_load(str(base), None, s)
+    rows = token_rows(model, processor, examples, s.instruction)
+    assert rows == {"model.text_model.embed_tokens": labelled, "lm_head": labelled}
+    trainable = {
+        n
+        for n, p in get_peft_model(model, lora_config(s, rows)).named_parameters()
+        if p.requires_grad and "lora_" not in n
+    }
+    assert trainable == {
+        "base_model.model.model.text_model.embed_tokens.token_adapter.trainable_tokens_delta.default",
+        "base_model.model.lm_head.token_adapter.trainable_tokens_delta.default",
+    }
+
+    recorder = Recorder(batch=batch)
+    result = qlora_train(
+        base=str(base),
+        revision=None,
+        examples=examples,
+        s=s,
+        output_dir=tmp_path,
+        callbacks=[recorder],
+    )
+    weights = load_file(result.adapter_dir / "adapter_model.safetensors")
+    deltas = {k: v for k, v in weights.items() if "trainable_tokens_delta" in k}
+    hidden = model.config.text_config.hidden_size
+    assert len(deltas) == 2 and all(v.shape == (len(labelled), hidden) for v in deltas.values())
+    assert all(v.abs().sum() > 0 for v in deltas.values())  # trained, not left at zero
+
+    plain = AutoModelForImageTextToText.from_pretrained(
+        base, quantization_config=quantization_config(s)
+    )
+    before = plain.get_input_embeddings().weight.detach().clone()
+    reloaded = PeftModel.from_pretrained(plain, result.adapter_dir).eval()
+    ids = torch.arange(len(before))
+    after = reloaded.get_input_embeddings()(ids).detach()
+    changed = sorted((after != before).any(dim=1).nonzero().flatten().tolist())
+    assert changed == labelled  # the answers' rows, and no other
+    with torch.no_grad():
+        logits = reloaded(**recorder.batch).logits
+    assert recorder.logits is not None
+    torch.testing.assert_close(logits, recorder.logits, rtol=1e-4, atol=1e-4)

@@ -232,8 +232,8 @@ def test_the_run_form_estimates_each_presets_steps_and_time(
 ) -> None:
     approve(client, 10)  # 8 to train on, with a fifth held out
     form = client.get("/brands/maison/runs").text
-    # quick-demo: 40 epochs of 8 images in batches of 4.
-    assert "quick-demo · 80 steps · about 0.1 min" in form
+    # quick-demo: 20 epochs of 8 images in batches of 4.
+    assert "quick-demo · 40 steps · about 0.1 min" in form
     assert "standard · 6 steps</option>" in form, "no time to go by for standard yet"
     dataset = client.post(DATASETS).json()
     run = Run(
