@@ -73,7 +73,12 @@ def _evaluate(evaluation_id: int, run_id: int, adapter_dir: Path) -> None:
 
     def caption(instruction: str) -> list[str]:
         return captions_generate(
-            model=tuned, processor=processor, images=images, instruction=instruction
+            model=tuned,
+            processor=processor,
+            images=images,
+            instruction=instruction,
+            max_image_pixels=inputs.settings.max_image_pixels,
+            image_size_cap=inputs.settings.image_size_cap,
         )
 
     with tuned.disable_adapter():
