@@ -2,7 +2,7 @@
 
 import sys
 
-from bench import autotag, captions, contention, gallery, load, quality
+from bench import autotag, captions, contention, gallery, gpu, load, quality, training
 
 BENCHMARKS = {
     "gallery": gallery.main,
@@ -10,9 +10,11 @@ BENCHMARKS = {
     "autotag": autotag.main,
     "contention": contention.main,
     "quality": quality.main,
+    "training": training.main,
 }
 # Not part of "all": it serves and trains for a minute and a half (`python -m bench load`).
-EXTRA = {"load": load.main}
+# `gpu` needs a CUDA GPU (its --smoke runs anywhere, tiny).
+EXTRA = {"load": load.main, "gpu": gpu.main}
 
 name, *rest = sys.argv[1:] or ["all"]
 if name == "all":

@@ -51,8 +51,9 @@ ATELIER = Case("Atelier (defaults)", "atelier")
 TOGGLES = [
     Case("  without group_by_length", "atelier", {"group_by_length": False}),
     Case("  attention eager (not sdpa)", "atelier", {"attention": "eager"}),
+    Case("  optim adamw_torch (not fused)", "atelier", {"optim": "adamw_torch"}),
     Case("  optim paged_adamw_8bit", "atelier", {"optim": "paged_adamw_8bit"}),
-    Case("  optim adamw_8bit", "atelier", {"optim": "adamw_8bit"}),
+    Case("  dataloader_workers 0 (not 1)", "atelier", {"dataloader_workers": 0}),
 ]
 
 

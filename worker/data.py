@@ -132,8 +132,6 @@ class Collator:
     max_length: int = 512
     max_image_pixels: int = 512 * 512
     image_size_cap: bool = False  # see `image_size_kwargs`
-    tokens: int = field(default=0, init=False)  # in the batches made so far, padding included
-    padding: int = field(default=0, init=False)  # of which padding
     _prompts: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, init=False)
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
@@ -154,8 +152,6 @@ class Collator:
         # Cutting from the right only ever cuts the answer: the prompt fits, checked above.
         batch = self._tokenize(texts, images, truncation=True, max_length=self.max_length)
         batch["labels"] = self._labels(batch, prompts)
-        self.tokens += batch["attention_mask"].numel()
-        self.padding += int((batch["attention_mask"] == 0).sum())
         return dict(batch)
 
     def lengths(self, examples: Sequence[Example]) -> list[int]:

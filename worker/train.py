@@ -57,7 +57,7 @@ class TrainResult:
     samples_per_second: float
     tokens_per_second: float  # non-padding tokens (image tokens included)
     best_step: int | None = None  # the checkpoint kept for its validation loss, if one was
-    padding_share: float = 0.0  # padding's share of the tokens in the batches (validation's too)
+    padding_share: float = 0.0  # padding's share of the tokens in the training batches
     fallbacks: tuple[str, ...] = ()  # settings asked for that this machine could not honour
 
 
@@ -118,6 +118,9 @@ def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> Trai
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
         seed=s.seed,
+        dataloader_num_workers=s.dataloader_workers,
+        # A worker kept from epoch to epoch keeps its jitter generator going (`Jittered`).
+        dataloader_persistent_workers=s.dataloader_workers > 0,
         logging_steps=s.logging_steps,
         save_strategy="steps",
         save_steps=s.checkpoint_steps,
@@ -145,11 +148,20 @@ class _Trainer(Trainer):
     def __init__(self, *args: Any, lengths: list[int] | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.lengths = lengths
+        self.tokens = self.padding = 0  # in the training batches, padding included; of which
 
     def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int] | None:
         if self.lengths is None:
             return super()._get_train_sampler(train_dataset)
         return LengthGrouped(self.lengths, self.args.train_batch_size)
+
+    def training_step(
+        self, model: torch.nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
+        mask = inputs["attention_mask"]
+        self.tokens += mask.numel()
+        self.padding += int((mask == 0).sum())
+        return super().training_step(model, inputs, *args, **kwargs)
 
 
 class _Meter(TrainerCallback):
@@ -185,6 +197,9 @@ def qlora_train(
     for reason in fallbacks:
         log.warning("training without a setting asked for: %s", reason)
     base_model, processor = base_load(base, revision, s)
+    # A key/value cache serves generation; in training it only costs time (10% on the demo).
+    base_model.config.use_cache = False
+    base_model.config.get_text_config().use_cache = False
     model = get_peft_model(base_model, lora_config(s))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -210,7 +225,7 @@ def qlora_train(
     model.save_pretrained(str(adapter_dir))
     result = _result(model, trainer.state, meter, s, adapter_dir, output.training_loss)
     return replace(
-        result, padding_share=collator.padding / max(collator.tokens, 1), fallbacks=fallbacks
+        result, padding_share=trainer.padding / max(trainer.tokens, 1), fallbacks=fallbacks
     )
 
 

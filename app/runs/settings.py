@@ -18,9 +18,10 @@ TASK_INSTRUCTIONS = {"caption": DEFAULT_INSTRUCTION, "caption+tags": TAGS_INSTRU
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 QUANT_TYPES = ("nf4", "fp4")
 COMPUTE_DTYPES = ("auto", "bfloat16", "float16", "float32")
-# The Trainer's optimizer names: torch's AdamW, and bitsandbytes' 8-bit AdamW with its states
-# paged to host memory when the GPU runs short (the QLoRA paper's).
-OPTIMIZERS = ("adamw_torch", "adamw_8bit", "paged_adamw_8bit")
+# The Trainer's optimizer names: torch's AdamW (a loop over the tensors, or one fused kernel),
+# and bitsandbytes' 8-bit AdamW, its states paged to host memory when the GPU runs short (the
+# QLoRA paper's).
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit")
 ATTENTIONS = ("sdpa", "eager")  # transformers' attn_implementation
 
 
@@ -75,6 +76,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(0, 2**31 - 1),
     "eval_steps": Range(0, 100_000),
     "logging_steps": Range(1, 10_000),
+    "dataloader_workers": Range(0, 16),
 }
 
 
@@ -233,10 +235,18 @@ class TrainSettings:
         metadata={"help": f"Attention kernel: one of {ATTENTIONS} (sdpa: PyTorch's fused one)."},
     )
     optim: str = field(
-        default="adamw_torch",
+        default="adamw_torch_fused",
         metadata={
             "help": f"Optimizer: one of {OPTIMIZERS}; paged_adamw_8bit keeps AdamW's states in "
             "8 bits, paged out of GPU memory under pressure."
+        },
+    )
+    dataloader_workers: int = field(
+        default=1,
+        metadata={
+            "help": "Processes that make the next batches (images and tokens) while the model "
+            f"trains on this one; 0: the training process makes them. "
+            f"Allowed: {RANGES['dataloader_workers']}."
         },
     )
     liger_kernel: bool = field(
