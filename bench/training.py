@@ -57,15 +57,16 @@ TOGGLES = [
 ]
 
 
-def examples_write(folder: Path, side: int = 256) -> int:
-    """The demo brand's training photos (rendered `side` px) and one-click answers, as files."""
+def examples_write(folder: Path, side: int = 256, limit: int | None = None) -> int:
+    """The demo brand's training photos (rendered `side` px, the first `limit` if given) and
+    their one-click answers, as files."""
     from app.demo.render import product_render
     from app.demo.seed import DEMO_PRODUCTS
     from bench.quality import demo_brand
 
     train, _ = demo_brand(DEMO_PRODUCTS)
     rows = []
-    for n, photo in enumerate(train):
+    for n, photo in enumerate(train[:limit]):
         image = photo.image if side == 256 else product_render(photo.product, size=side)
         image.save(folder / f"{n:03d}.png")
         answer = answer_format(TASK, photo.product.brand_caption, sorted(photo.product.tags))
