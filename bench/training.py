@@ -188,6 +188,25 @@ def plain_train(model: str, examples: list[Any], s: Any, out: Path) -> dict[str,
     }
 
 
+def _helpers_memory() -> Any:
+    """A callback that keeps the largest unique memory (USS: pages no other process shares)
+    of this process's children, the DataLoader's workers, sampled every few steps. A forked
+    worker maps all of its parent's pages, so its RSS would count the model twice."""
+    import psutil
+    from transformers import TrainerCallback
+
+    class HelpersMemory(TrainerCallback):
+        peak = 0
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step % 5 == 0:
+                children = psutil.Process().children(recursive=True)
+                now = sum(c.memory_full_info().uss for c in children)
+                self.peak = max(self.peak, now)
+
+    return HelpersMemory()
+
+
 def _meter() -> Any:
     from transformers import TrainerCallback
 
@@ -204,8 +223,12 @@ def _meter() -> Any:
 def atelier_train(model: str, examples: list[Any], s: Any, out: Path) -> dict[str, Any]:
     from worker.train import qlora_train
 
-    result = qlora_train(base=model, revision=None, examples=examples, s=s, output_dir=out)
+    helpers = _helpers_memory()
+    result = qlora_train(
+        base=model, revision=None, examples=examples, s=s, output_dir=out, callbacks=[helpers]
+    )
     return {
+        "helpers_bytes": helpers.peak,
         "tokens_per_second": result.tokens_per_second,
         "samples_per_second": result.samples_per_second,
         "padding_share": result.padding_share,
@@ -231,10 +254,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     kib = 1 if sys.platform == "darwin" else 1024
     cuda = torch.cuda.is_available()
     figures |= {
+        # On the CPU: this process's peak RSS and its DataLoader workers' own pages.
         "peak_bytes": (
             torch.cuda.max_memory_allocated()
             if cuda
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+            + figures.get("helpers_bytes", 0)
         ),
         "total_seconds": time.perf_counter() - start,
         "load": os.getloadavg()[0],
