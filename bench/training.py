@@ -53,7 +53,7 @@ TOGGLES = [
     Case("  attention eager (not sdpa)", "atelier", {"attention": "eager"}),
     Case("  optim adamw_torch (not fused)", "atelier", {"optim": "adamw_torch"}),
     Case("  optim paged_adamw_8bit", "atelier", {"optim": "paged_adamw_8bit"}),
-    Case("  dataloader_workers 0 (not 1)", "atelier", {"dataloader_workers": 0}),
+    Case("  dataloader_workers 1 (not 0)", "atelier", {"dataloader_workers": 1}),
 ]
 
 
@@ -348,16 +348,72 @@ def table(figures: dict[str, list[dict[str, Any]]], baseline: str) -> list[str]:
     return rows
 
 
+def components(data: Path, repeat: int = 9) -> list[str]:
+    """Where a step's time goes, measured in this one process, each part in turn and the
+    median taken: steadier than whole runs on a shared machine, and it says what bounds the
+    ratio. The parts: the batch of four made by the plain recipe's collator (uncapped photos)
+    and by Atelier's (capped once), forward and backward with and without the key/value cache,
+    and one step of each optimizer over the adapters' parameters."""
+    import bitsandbytes as bnb
+    import torch
+    from peft import get_peft_model
+
+    from app.basemodels.models import DEMO_MODEL_SOURCE
+    from app.runs.settings import settings_resolve
+    from worker.config import lora_config
+    from worker.data import Collator, Example, image_cap
+    from worker.train import base_load
+
+    s = settings_resolve(PRESET, {"task": TASK})
+    raw = examples_read(data)
+    capped = [Example(image_cap(e.image, s.max_image_pixels), e.caption) for e in raw]
+    base, processor = base_load(str(ROOT / DEMO_MODEL_SOURCE), None, s)
+    model = get_peft_model(base, lora_config(s)).train()
+    collator = Collator(processor, s.instruction, s.max_length, s.max_image_pixels)
+    batch = collator(capped[:4])
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizers = {
+        "AdamW (adamw_torch)": torch.optim.AdamW(params),
+        "AdamW fused (adamw_torch_fused)": torch.optim.AdamW(params, fused=True),
+        "8-bit paged AdamW (paged_adamw_8bit)": bnb.optim.PagedAdamW8bit(params),
+    }
+
+    def step(use_cache: bool) -> None:
+        model(**batch, use_cache=use_cache).loss.backward()
+
+    parts: dict[str, Any] = {
+        "batch of 4, Atelier's collator, photos capped once": lambda: collator(capped[4:8]),
+        "batch of 4, Atelier's collator, photos of 256 px": lambda: collator(raw[4:8]),
+        "forward and backward, key/value cache on": lambda: step(True),
+        "forward and backward, no cache (Atelier)": lambda: step(False),
+        **{f"optimizer step, {name}": opt.step for name, opt in optimizers.items()},
+    }
+    times: dict[str, list[float]] = {name: [] for name in parts}
+    for _ in range(repeat):
+        for name, part in parts.items():
+            begin = time.perf_counter()
+            part()
+            times[name].append(time.perf_counter() - begin)
+        model.zero_grad()
+    return [f"| {n} | {statistics.median(t) * 1000:.1f} ms |" for n, t in times.items()]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench training", description=__doc__)
-    parser.add_argument("--steps", type=int, default=40, help="training steps per measurement")
-    parser.add_argument("--repeat", type=int, default=2, help="measurements per case")
+    parser.add_argument("--steps", type=int, help="training steps per measurement (30)")
+    parser.add_argument("--repeat", type=int, help="measurements per case (2)")
     parser.add_argument(
-        "--quick", action="store_true", help="baseline and defaults only, 20 steps, once each"
+        "--quick",
+        action="store_true",
+        help="the baseline and Atelier's defaults only; 20 steps, once, unless given",
+    )
+    parser.add_argument(
+        "--components", action="store_true", help="time a step's parts instead, in this process"
     )
     args = parser.parse_args(argv)
     cases = [BASELINE, ATELIER] if args.quick else [BASELINE, ATELIER, *TOGGLES]
-    steps, repeat = (20, 1) if args.quick else (args.steps, args.repeat)
+    steps = args.steps or (20 if args.quick else 30)
+    repeat = args.repeat or (1 if args.quick else 2)
 
     from app.basemodels.models import DEMO_MODEL_SOURCE
 
@@ -365,7 +421,12 @@ def main(argv: list[str] | None = None) -> None:
         count = examples_write(Path(data))
         spec = {"model": str(ROOT / DEMO_MODEL_SOURCE), "data": data, "steps": steps}
         print(f"training: {PRESET}, task {TASK}, {count} demo photos, {steps} steps, x{repeat}")
-        figures = run_cases(cases, spec, repeat)
+        figures = run_cases(cases, spec, repeat) if not args.components else {}
+        parts = components(Path(data)) if args.components else []
+    if parts:
+        print("\n| part of a step (demo, batch of 4) | median |\n| --- | --- |")
+        print("\n".join(parts))
+        return
     print(f"\nmedian of {repeat}; each in a fresh process; load {os.getloadavg()[0]:.1f} now")
     print("\n".join(table(figures, BASELINE.label)))
 

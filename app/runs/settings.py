@@ -242,7 +242,7 @@ class TrainSettings:
         },
     )
     dataloader_workers: int = field(
-        default=1,
+        default=0,
         metadata={
             "help": "Processes that make the next batches (images and tokens) while the model "
             f"trains on this one; 0: the training process makes them. "
