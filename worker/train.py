@@ -197,7 +197,7 @@ def qlora_train(
     for reason in fallbacks:
         log.warning("training without a setting asked for: %s", reason)
     base_model, processor = base_load(base, revision, s)
-    # A key/value cache serves generation; in training it only costs time (10% on the demo).
+    # A key/value cache serves generation; training would only fill it and drop it.
     base_model.config.use_cache = False
     base_model.config.get_text_config().use_cache = False
     model = get_peft_model(base_model, lora_config(s))
