@@ -401,7 +401,9 @@ def components(data: Path, repeat: int = 9) -> list[str]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench training", description=__doc__)
     parser.add_argument("--steps", type=int, help="training steps per measurement (30)")
-    parser.add_argument("--repeat", type=int, help="measurements per case (2)")
+    parser.add_argument(
+        "--repeat", type=int, help="measurements per case (1, to fit `make bench`; 3 for figures)"
+    )
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -413,7 +415,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     cases = [BASELINE, ATELIER] if args.quick else [BASELINE, ATELIER, *TOGGLES]
     steps = args.steps or (20 if args.quick else 30)
-    repeat = args.repeat or (1 if args.quick else 2)
+    repeat = args.repeat or 1
 
     from app.basemodels.models import DEMO_MODEL_SOURCE
 
