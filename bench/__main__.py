@@ -21,6 +21,7 @@ from bench import (
     captions,
     contention,
     gallery,
+    gpu,
     imports,
     ingest,
     load,
@@ -28,6 +29,7 @@ from bench import (
     metrics,
     quality,
     scaling,
+    training,
 )
 
 BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
@@ -41,6 +43,7 @@ BENCHMARKS: dict[str, Callable[[list[str]], None]] = {
     "ingest": ingest.main,
     "memory": memory.main,
     "scaling": scaling.main,
+    "training": training.main,
 }
 # The sizes `make bench` runs them at: about 13 minutes in all on 2 shared cores (the figures
 # in RESULTS.md say how long each took), leaving room for `training` (about 4 minutes).
@@ -55,9 +58,11 @@ ALL_ARGS: dict[str, list[str]] = {
     "ingest": ["--images", "2000", "--small", "200", "--side", "512"],
     "memory": ["--measure-steps", "10"],
     "scaling": ["--requests", "160"],
+    "training": ["--steps", "20"],
 }
 # Not part of "all": it serves and trains for a minute and a half (`python -m bench load`).
-EXTRA = {"load": load.main}
+# `gpu` needs a CUDA GPU (its --smoke runs anywhere, tiny).
+EXTRA = {"load": load.main, "gpu": gpu.main}
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 

@@ -90,6 +90,7 @@ def _caption(adapter: Adapter, images: list[Image.Image], names: list[str]) -> l
         images=images,
         instruction=adapter.instruction,
         max_image_pixels=adapter.settings.max_image_pixels,
+        image_size_cap=adapter.settings.image_size_cap,
         batch_size=settings.AUTOTAG_BATCH_SIZE,
         adapter_names=[name if n == "adapter" else n for n in names],
     )

@@ -78,6 +78,7 @@ def _evaluate(evaluation_id: int, run_id: int, adapter_dir: Path) -> None:
             images=images,
             instruction=instruction,
             max_image_pixels=inputs.settings.max_image_pixels,
+            image_size_cap=inputs.settings.image_size_cap,
         )
 
     with tuned.disable_adapter():

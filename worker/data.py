@@ -12,12 +12,13 @@ so that an image's tokens, and with them memory, stay predictable for every fami
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from PIL import Image
+from torch.utils.data import Sampler
 from transformers import BatchFeature, ProcessorMixin
 
 IGNORE_INDEX = -100  # labels with this value add nothing to the loss
@@ -31,15 +32,44 @@ class Example:
     caption: str
 
 
+# Image processors that resize every image's longest side to `size["longest_edge"]`, enlarging
+# small ones, then cut it into square tiles of `max_image_size["longest_edge"]` (SmolVLM,
+# Idefics3). Left alone, they make a 512 px photo 2048 px: 16 tiles and a global view. Named,
+# not imported: without torchvision, importing the first of each pair warns and falls back.
+TILING_PROCESSORS = (
+    "Idefics3ImageProcessor",
+    "Idefics3ImageProcessorPil",
+    "SmolVLMImageProcessor",
+    "SmolVLMImageProcessorPil",
+)
+
+
+def capped_size(width: int, height: int, max_pixels: int) -> tuple[int, int]:
+    """(width, height) scaled down (aspect kept) so that width * height <= max_pixels."""
+    if width * height <= max_pixels:
+        return width, height
+    scale = math.sqrt(max_pixels / (width * height))
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
+
+
 def image_cap(image: Image.Image, max_pixels: int) -> Image.Image:
     """`image` in RGB, downscaled (aspect kept) so that width * height <= max_pixels."""
     image = image.convert("RGB")
-    width, height = image.size
-    if width * height <= max_pixels:
-        return image
-    scale = math.sqrt(max_pixels / (width * height))
-    size = (max(1, math.floor(width * scale)), max(1, math.floor(height * scale)))
-    return image.resize(size, Image.Resampling.LANCZOS)
+    size = capped_size(*image.size, max_pixels)
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def image_size_kwargs(processor: ProcessorMixin, max_pixels: int) -> dict[str, Any]:
+    """What to tell `processor` so that it enlarges no image past `max_pixels`: for a tiling
+    processor, a longest side of whole tiles (one at least) within sqrt(max_pixels), so that
+    images of one aspect ratio take one token count; other processors resize to their own fixed
+    size (LLaVA, Gemma 3), which needs nothing."""
+    image_processor = processor.image_processor
+    if type(image_processor).__name__ not in TILING_PROCESSORS:
+        return {}
+    tile = image_processor.max_image_size["longest_edge"]
+    longest = max(tile, math.isqrt(max_pixels) // tile * tile)
+    return {"size": {"longest_edge": min(longest, image_processor.size["longest_edge"])}}
 
 
 def pixel_range(processor: ProcessorMixin, max_pixels: int) -> dict[str, Any]:
@@ -63,6 +93,18 @@ def pixel_range(processor: ProcessorMixin, max_pixels: int) -> dict[str, Any]:
             "longest_edge": min(size.longest_edge, max_pixels),
         }
     }
+
+
+def processor_sizes(
+    processor: ProcessorMixin, max_pixels: int, *, image_size_cap: bool
+) -> dict[str, Any]:
+    """The processor-call arguments that hold its own resizing to `max_pixels`: a pixel range
+    of its own always (Qwen's would otherwise round past the run's budget), a tiling
+    processor's longest side with `image_size_cap`. Training and generation both pass them."""
+    held = pixel_range(processor, max_pixels)
+    if not held and image_size_cap:
+        held = image_size_kwargs(processor, max_pixels)
+    return held
 
 
 def image_token_id(processor: ProcessorMixin) -> int:
@@ -165,13 +207,14 @@ class Collator:
     instruction: str
     max_length: int = 512
     max_image_pixels: int = 512 * 512
+    image_size_cap: bool = False  # see `processor_sizes`
     image_tokens: ImageTokens = field(default_factory=ImageTokens)
+    _prompts: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict, init=False)
 
     def __call__(self, examples: list[Example]) -> dict[str, torch.Tensor]:
         images = [[image_cap(e.image, self.max_image_pixels)] for e in examples]
-        prompt = prompt_text(self.processor, self.instruction)
-        prompts = self._tokenize([prompt] * len(examples), images)
-        longest = int(prompts["attention_mask"].sum(dim=1).max())
+        prompts = [self._prompt_ids(image.size) for [image] in images]
+        longest = max(len(p) for p in prompts)
         if longest >= self.max_length:
             raise ValueError(
                 f"the prompt takes {longest} tokens (image included), max_length is "
@@ -193,6 +236,32 @@ class Collator:
         self.image_tokens.add([int(n) for n in per_row])
         return dict(batch)
 
+    def lengths(self, examples: Sequence[Example]) -> list[int]:
+        """Each example's token count (image tokens included) without processing its image:
+        the answer's tokens after the prompt's, for an image of its capped size."""
+        chat = self.processor.apply_chat_template
+        texts = [chat(messages(self.instruction, e.caption), tokenize=False) for e in examples]
+        tokenizer = self.processor.tokenizer
+        text_tokens = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        prompt = prompt_text(self.processor, self.instruction)
+        prompt_tokens = len(tokenizer(prompt, add_special_tokens=False)["input_ids"])
+        return [
+            len(tokens)
+            - prompt_tokens
+            + len(self._prompt_ids(capped_size(*e.image.size, self.max_image_pixels)))
+            for e, tokens in zip(examples, text_tokens, strict=True)
+        ]
+
+    def _prompt_ids(self, size: tuple[int, int]) -> torch.Tensor:
+        """The prompt's token ids with an image of `size` (width, height). How many tokens a
+        processor gives an image depends on its size alone, so each size is tokenized once (on
+        a blank image), not with every batch: that halves the processor's work."""
+        if size not in self._prompts:
+            prompt = prompt_text(self.processor, self.instruction)
+            blank = [[Image.new("RGB", size)]]
+            self._prompts[size] = self._tokenize([prompt], blank)["input_ids"][0]
+        return self._prompts[size]
+
     def _tokenize(
         self, texts: list[str], images: list[list[Image.Image]], **kwargs: Any
     ) -> BatchFeature:
@@ -204,17 +273,41 @@ class Collator:
             padding_side="right",
             add_special_tokens=False,
             return_tensors="pt",
-            **pixel_range(self.processor, self.max_image_pixels),
+            **processor_sizes(
+                self.processor, self.max_image_pixels, image_size_cap=self.image_size_cap
+            ),
             **kwargs,
         )
 
-    def _labels(self, batch: BatchFeature, prompts: BatchFeature) -> torch.Tensor:
+    def _labels(self, batch: BatchFeature, prompts: list[torch.Tensor]) -> torch.Tensor:
         """input_ids with the prompt (image tokens included) and the padding masked out."""
         labels = batch["input_ids"].clone()
-        for row in range(len(labels)):
-            prompt = prompts["input_ids"][row][prompts["attention_mask"][row] == 1]
+        for row, prompt in enumerate(prompts):
             # The prompt is a prefix of the conversation; should a tokenizer merge across the
             # boundary, the first token where the two part already belongs to the answer.
             labels[row, : _prefix_len(labels[row], prompt)] = IGNORE_INDEX
         labels[batch["attention_mask"] == 0] = IGNORE_INDEX
         return labels
+
+
+class LengthGrouped(Sampler[int]):
+    """Indices in an order that batches examples of like length: shuffled, cut into groups of
+    `group` batches, each group sorted by length and cut into batches, the batches shuffled.
+    Batches still vary from epoch to epoch; padding shrinks to the spread within a batch."""
+
+    def __init__(self, lengths: Sequence[int], batch_size: int, group: int = 8) -> None:
+        self.lengths, self.batch_size, self.group = list(lengths), batch_size, group
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self) -> Iterator[int]:
+        order = torch.randperm(len(self.lengths)).tolist()  # the Trainer seeds torch
+        span = self.batch_size * self.group
+        batches = []
+        for start in range(0, len(order), span):
+            chunk = sorted(order[start : start + span], key=self.lengths.__getitem__)
+            cuts = range(0, len(chunk), self.batch_size)
+            batches += [chunk[i : i + self.batch_size] for i in cuts]
+        for b in torch.randperm(len(batches)).tolist():
+            yield from batches[b]

@@ -7,7 +7,7 @@ from peft import PeftModel
 from PIL import Image
 from transformers import PreTrainedModel, ProcessorMixin
 
-from worker.data import image_cap, pixel_range, prompt_text
+from worker.data import image_cap, processor_sizes, prompt_text
 
 
 @torch.inference_mode()
@@ -20,15 +20,20 @@ def captions_generate(
     max_new_tokens: int = 40,
     batch_size: int = 8,
     max_image_pixels: int | None = None,
+    image_size_cap: bool = False,
     adapter_names: Sequence[str] | None = None,
 ) -> list[str]:
-    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given
-    (and so is the processor's own resizing, where it has one: `pixel_range`).
+    """One caption per image, greedy; images in RGB, capped at `max_image_pixels` if given, and
+    the processor's own resizing held to it as in training (`processor_sizes`).
     `adapter_names` picks a PeftModel's adapter for each image ("__base__": none), so that one
     batch may mix adapters."""
     model.eval()
     prompt = prompt_text(processor, instruction)
-    held = pixel_range(processor, max_image_pixels) if max_image_pixels else {}
+    sizes = (
+        processor_sizes(processor, max_image_pixels, image_size_cap=image_size_cap)
+        if max_image_pixels
+        else {}
+    )
     captions: list[str] = []
     for start in range(0, len(images), batch_size):
         chunk = images[start : start + batch_size]
@@ -41,7 +46,7 @@ def captions_generate(
             padding_side="left",
             add_special_tokens=False,  # the chat template holds them
             return_tensors="pt",
-            **held,
+            **sizes,
         ).to(model.device)
         # Every ImageTextToText model generates; PreTrainedModel's stubs do not say so.
         mixed = (

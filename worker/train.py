@@ -5,15 +5,19 @@ the HF `Trainer` on the answer tokens of (image, caption) conversations, save th
 PEFT format. The same path serves every family that `AutoModelForImageTextToText` loads.
 """
 
+import importlib.util
+import logging
 import resource
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import torch
 from peft import PeftModel, get_peft_model, prepare_model_for_kbit_training
+from torch.utils.data import Sampler
 from transformers import (
     AutoModelForImageTextToText,
     AutoProcessor,
@@ -30,7 +34,17 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
 from worker.config import compute_dtype, lora_config, quantization_config
-from worker.data import Collator, Example, ImageTokens, Jittered, answer_token_ids
+from worker.data import (
+    Collator,
+    Example,
+    ImageTokens,
+    Jittered,
+    LengthGrouped,
+    answer_token_ids,
+    image_cap,
+)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,6 +68,8 @@ class TrainResult:
     # Tokens an image took, over the images of this call's batches (validation's included).
     image_tokens_max: int = 0
     image_tokens_mean: float = 0.0
+    padding_share: float = 0.0  # padding's share of the tokens in the training batches
+    fallbacks: tuple[str, ...] = ()  # settings asked for that this machine could not honour
 
 
 def base_load(
@@ -70,6 +86,7 @@ def base_load(
         trust_remote_code=False,
         quantization_config=quantization_config(s),
         dtype=compute_dtype(s),  # of the layers left unquantised
+        attn_implementation=s.attention,
     )
     model = prepare_model_for_kbit_training(
         model,
@@ -94,11 +111,24 @@ def token_rows(
     return {names[m]: ids for m in modules if m is not None}
 
 
+def liger_fallback(s: TrainSettings) -> str | None:
+    """Why the Liger kernels asked for cannot run here; None if they can or were not asked."""
+    if not s.liger_kernel:
+        return None
+    if not torch.cuda.is_available():
+        return "liger_kernel: Liger's kernels are Triton, for CUDA GPUs; none here"
+    if importlib.util.find_spec("liger_kernel") is None:
+        return "liger_kernel: the liger-kernel package is not installed"
+    return None
+
+
 def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> TrainingArguments:
     """The Trainer's arguments for `s`: checkpoints under output_dir/checkpoints; with
     `evaluate`, the validation loss every `s.eval_steps` and the best checkpoint kept."""
     dtype = compute_dtype(s)
     return TrainingArguments(
+        optim=s.optim,
+        use_liger_kernel=s.liger_kernel and liger_fallback(s) is None,
         output_dir=str(output_dir / "checkpoints"),
         per_device_train_batch_size=s.batch_size,
         gradient_accumulation_steps=s.grad_accum,
@@ -114,6 +144,9 @@ def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> Trai
         use_cpu=not torch.cuda.is_available(),
         dataloader_pin_memory=torch.cuda.is_available(),
         seed=s.seed,
+        dataloader_num_workers=s.dataloader_workers,
+        # A worker kept from epoch to epoch keeps its jitter generator going (`Jittered`).
+        dataloader_persistent_workers=s.dataloader_workers > 0,
         logging_steps=s.logging_steps,
         save_strategy="steps",
         save_steps=s.checkpoint_steps,
@@ -131,6 +164,30 @@ def training_args(s: TrainSettings, output_dir: Path, *, evaluate: bool) -> Trai
         report_to=[],
         disable_tqdm=True,  # progress goes to the run's row, through a callback
     )
+
+
+class _Trainer(Trainer):
+    """The HF Trainer; given each training example's token length, it batches like lengths
+    together (`LengthGrouped`). Trainer's own group_by_length reads lengths from dict items,
+    which these examples (an image and a caption) are not."""
+
+    def __init__(self, *args: Any, lengths: list[int] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lengths = lengths
+        self.tokens = self.padding = 0  # in the training batches, padding included; of which
+
+    def _get_train_sampler(self, train_dataset: Any = None) -> Sampler[int] | None:
+        if self.lengths is None:
+            return super()._get_train_sampler(train_dataset)
+        return LengthGrouped(self.lengths, self.args.train_batch_size)
+
+    def training_step(
+        self, model: torch.nn.Module, inputs: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> torch.Tensor:
+        mask = inputs["attention_mask"]
+        self.tokens += mask.numel()
+        self.padding += int((mask == 0).sum())
+        return super().training_step(model, inputs, *args, **kwargs)
 
 
 class _Meter(TrainerCallback):
@@ -162,15 +219,25 @@ def qlora_train(
     """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter. With
     `s.eval_steps` and `validation` examples, it is the checkpoint of lowest validation loss."""
     set_seed(s.seed)  # before the adapters are initialised
+    fallbacks = tuple(reason for reason in [liger_fallback(s)] if reason)
+    for reason in fallbacks:
+        log.warning("training without a setting asked for: %s", reason)
     base_model, processor = base_load(base, revision, s)
+    # A key/value cache serves generation; training would only fill it and drop it.
+    base_model.config.use_cache = False
+    base_model.config.get_text_config().use_cache = False
     rows = token_rows(base_model, processor, examples, s.instruction) if s.answer_tokens else None
     model = get_peft_model(base_model, lora_config(s, rows))
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     meter = _Meter()
     evaluate = s.eval_steps > 0 and len(validation) > 0
-    collator = Collator(processor, s.instruction, s.max_length, s.max_image_pixels)
-    trainer = Trainer(
+    collator = Collator(
+        processor, s.instruction, s.max_length, s.max_image_pixels, s.image_size_cap
+    )
+    if not s.augment:  # capped once here, not again in every epoch's batches
+        examples = [Example(image_cap(e.image, s.max_image_pixels), e.caption) for e in examples]
+    trainer = _Trainer(
         model=model,
         args=training_args(s, output_dir, evaluate=evaluate),
         # Any sequence with len() will do; the validation images are never jittered.
@@ -178,12 +245,16 @@ def qlora_train(
         eval_dataset=list(validation) if evaluate else None,
         data_collator=collator,
         callbacks=[meter, *callbacks],
+        lengths=collator.lengths(examples) if s.group_by_length else None,
     )
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     adapter_dir = output_dir / "adapter"
     model.save_pretrained(str(adapter_dir))
-    return _result(
+    result = _result(
         model, trainer.state, meter, s, adapter_dir, output.training_loss, collator.image_tokens
+    )
+    return replace(
+        result, padding_share=trainer.padding / max(trainer.tokens, 1), fallbacks=fallbacks
     )
 
 

@@ -122,8 +122,10 @@ def basemodel_register(
 ) -> RegisteredModel:
     """Register a hub id or local path; a worker then checks that it loads."""
     source, revision = source.strip(), revision.strip()
-    if not source or len(source) > 500 or "\n" in source:
+    if not source or len(source) > 500 or not source.isprintable():
         raise Invalid("name a hub id (owner/name) or a local folder")
+    if not revision.isprintable():
+        raise Invalid("a revision is a branch, a tag or a commit, in printable characters")
     basemodel_source_check(source=source, settings=settings)
     exists = session.scalar(
         select(RegisteredModel.id).where(

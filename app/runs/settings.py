@@ -18,6 +18,11 @@ TASK_INSTRUCTIONS = {"caption": DEFAULT_INSTRUCTION, "caption+tags": TAGS_INSTRU
 LR_SCHEDULERS = ("linear", "cosine", "constant", "constant_with_warmup")
 QUANT_TYPES = ("nf4", "fp4")
 COMPUTE_DTYPES = ("auto", "bfloat16", "float16", "float32")
+# The Trainer's optimizer names: torch's AdamW (a loop over the tensors, or one fused kernel),
+# and bitsandbytes' 8-bit AdamW, its states paged to host memory when the GPU runs short (the
+# QLoRA paper's).
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adamw_8bit", "paged_adamw_8bit")
+ATTENTIONS = ("sdpa", "eager")  # transformers' attn_implementation
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,7 @@ RANGES: dict[str, Range] = {
     "seed": Range(0, 2**31 - 1),
     "eval_steps": Range(0, 100_000),
     "logging_steps": Range(1, 10_000),
+    "dataloader_workers": Range(0, 16),
 }
 
 
@@ -217,6 +223,47 @@ class TrainSettings:
         default=1,
         metadata={"help": f"Report the loss every N steps. Allowed: {RANGES['logging_steps']}."},
     )
+    group_by_length: bool = field(
+        default=True,
+        metadata={
+            "help": "Batch examples of like token length together (shuffled in groups of a few "
+            "batches), so that batches carry less padding."
+        },
+    )
+    image_size_cap: bool = field(
+        default=True,
+        metadata={
+            "help": "Tell the processor not to enlarge images past max_image_pixels (SmolVLM's "
+            "enlarges every image to 2048 px, 17 tiles of 64 tokens), its longest side a whole "
+            "number of tiles: images of one aspect ratio then take equal token counts."
+        },
+    )
+    attention: str = field(
+        default="sdpa",
+        metadata={"help": f"Attention kernel: one of {ATTENTIONS} (sdpa: PyTorch's fused one)."},
+    )
+    optim: str = field(
+        default="adamw_torch_fused",
+        metadata={
+            "help": f"Optimizer: one of {OPTIMIZERS}; paged_adamw_8bit keeps AdamW's states in "
+            "8 bits, paged out of GPU memory under pressure."
+        },
+    )
+    dataloader_workers: int = field(
+        default=0,
+        metadata={
+            "help": "Processes that make the next batches (images and tokens) while the model "
+            f"trains on this one; 0: the training process makes them. "
+            f"Allowed: {RANGES['dataloader_workers']}."
+        },
+    )
+    liger_kernel: bool = field(
+        default=False,
+        metadata={
+            "help": "Fused Liger kernels (RMSNorm, SwiGLU, RoPE, the loss) on a CUDA GPU with "
+            "liger-kernel installed; elsewhere the run goes on without them and says so."
+        },
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -251,6 +298,8 @@ class TrainSettings:
                 "checkpoint_steps must be a multiple of eval_steps, so that the best is saved",
             ),
             (self.task in TASKS, f"task must be one of {TASKS}"),
+            (self.optim in OPTIMIZERS, f"optim must be one of {OPTIMIZERS}"),
+            (self.attention in ATTENTIONS, f"attention must be one of {ATTENTIONS}"),
             (self.instruction.strip() != "", "instruction must not be empty"),
         ]
 

@@ -85,3 +85,21 @@ def test_the_settings_read_comma_separated_lists(monkeypatch: pytest.MonkeyPatch
     roots, allowed = read.MODELS_ROOTS, read.HUB_MODELS_ALLOWED
     assert roots == [Path("/srv/models"), Path("/data/models")]
     assert allowed == ["HuggingFaceTB/"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"source": "\x00"}, "name a hub id"),
+        ({"source": "models/\x00tiny"}, "name a hub id"),
+        ({"source": "owner/\tname"}, "name a hub id"),
+        ({"source": "owner/name", "revision": "main\x00"}, "printable characters"),
+    ],
+)
+def test_control_characters_in_a_source_or_revision_are_refused(
+    operator: TestClient, body: dict[str, str], message: str
+) -> None:
+    """Found by the schema fuzz: a NUL reached the path check and answered 500."""
+    with operator:
+        answer = operator.post(MODELS, json=body)
+    assert answer.status_code == 422 and message in answer.text, answer.text
