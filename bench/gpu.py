@@ -33,34 +33,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.memory import SMOLVLM_256M_CONFIG
 from bench.training import BASELINE, Case, examples_write, run_cases
 
-# SmolVLM-256M-Instruct's config.json (HuggingFaceTB), the values that decide the work done.
-SMOLVLM_256M: dict[str, Any] = {
-    "scale_factor": 4,
-    "text_config": {
-        "model_type": "llama",
-        "hidden_size": 576,
-        "intermediate_size": 1536,
-        "num_hidden_layers": 30,
-        "num_attention_heads": 9,
-        "num_key_value_heads": 3,
-        "head_dim": 64,
-        "max_position_embeddings": 8192,
-        "rms_norm_eps": 1e-5,
-        "rope_theta": 100000.0,
-        "vocab_size": 49280,
-        "tie_word_embeddings": False,
-    },
-    "vision_config": {
-        "hidden_size": 768,
-        "intermediate_size": 3072,
-        "num_hidden_layers": 12,
-        "num_attention_heads": 12,
-        "image_size": 512,
-        "patch_size": 16,
-    },
-}
+# SmolVLM-256M-Instruct's config.json, as bench/memory.py holds it.
+SMOLVLM_256M = SMOLVLM_256M_CONFIG
 # Its processor: every image resized to this longest side, cut into tiles of `tile` px.
 PROCESSOR = {"longest_edge": 2048, "tile": 512, "image_seq_len": 64}
 # --smoke: the same architecture, tiny (a 64 px tile of 8 px patches: 16 tokens a tile).

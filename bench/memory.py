@@ -21,6 +21,7 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import (
@@ -69,32 +70,36 @@ class Published:
 
 # HuggingFaceTB/SmolVLM-256M-Instruct: SmolLM2-135M and SigLIP base-patch16-512, pixel shuffle 4.
 # A 512 x 512 image is scaled to 2048 on its longest side and cut into 4 x 4 tiles of 512 plus
-# the whole image: 17 tiles of 64 tokens.
+# the whole image: 17 tiles of 64 tokens. Its config.json's values that decide the work done
+# (bench/gpu.py builds it at full size from them).
+SMOLVLM_256M_CONFIG: dict[str, Any] = {
+    "scale_factor": 4,
+    "text_config": {
+        "model_type": "llama",
+        "hidden_size": 576,
+        "intermediate_size": 1536,
+        "num_hidden_layers": 30,
+        "num_attention_heads": 9,
+        "num_key_value_heads": 3,
+        "head_dim": 64,
+        "max_position_embeddings": 8192,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 100000.0,
+        "vocab_size": 49280,
+        "tie_word_embeddings": False,
+    },
+    "vision_config": {
+        "hidden_size": 768,
+        "intermediate_size": 3072,
+        "num_hidden_layers": 12,
+        "num_attention_heads": 12,
+        "image_size": 512,
+        "patch_size": 16,
+    },
+}
 SMOLVLM_256M = Published(
     name="SmolVLM-256M",
-    config=lambda: Idefics3Config(
-        text_config={
-            "model_type": "llama",
-            "hidden_size": 576,
-            "intermediate_size": 1536,
-            "num_hidden_layers": 30,
-            "num_attention_heads": 9,
-            "num_key_value_heads": 3,
-            "head_dim": 64,
-            "vocab_size": 49280,
-            "tie_word_embeddings": False,
-        },
-        vision_config={
-            "hidden_size": 768,
-            "intermediate_size": 3072,
-            "num_hidden_layers": 12,
-            "num_attention_heads": 12,
-            "patch_size": 16,
-            "image_size": 512,
-        },
-        scale_factor=4,
-        tie_word_embeddings=False,
-    ),
+    config=lambda: Idefics3Config(**SMOLVLM_256M_CONFIG, tie_word_embeddings=False),
     text=TextDims(576, 1536, 30, 9, 3, 64, 49280),
     vision=VisionDims("siglip", 768, 3072, 12, 16, 512),
     projector="idefics3",
