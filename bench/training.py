@@ -259,7 +259,14 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
 
     from app.runs.settings import settings_resolve
 
-    overrides = {"task": TASK, "max_steps": spec["steps"], "checkpoint_steps": 100_000}
+    # Atelier's throughput settings as TrainSettings defaults them: the one-click preset turns
+    # length grouping off for the demo's quality (app/runs/settings.py), not for speed.
+    overrides = {
+        "task": TASK,
+        "max_steps": spec["steps"],
+        "checkpoint_steps": 100_000,
+        "group_by_length": True,
+    }
     s = settings_resolve(spec.get("preset", PRESET), overrides | spec["overrides"])
     examples = examples_read(Path(spec["data"]))
     train = plain_train if spec["path"] == "plain" else atelier_train
