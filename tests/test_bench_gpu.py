@@ -5,6 +5,7 @@ process, the MFU table) tiny, on the CPU, so that the benchmark does not first f
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -12,6 +13,8 @@ pytestmark = pytest.mark.processes
 
 
 def test_the_gpu_benchmark_runs_tiny_and_prints_its_table_last() -> None:
+    results = Path(__file__).parent.parent / "bench" / "RESULTS.md"
+    kept = results.read_text()
     done = subprocess.run(
         [sys.executable, "-m", "bench", "gpu", "--smoke"],
         capture_output=True,
@@ -25,3 +28,4 @@ def test_the_gpu_benchmark_runs_tiny_and_prints_its_table_last() -> None:
     # 128 px: 2 * 2 tiles of 64 px and the global view.
     assert rows[0].startswith("| 128 | 5 | plain recipe (baseline) |")
     assert rows[1].startswith("| 128 | 5 | Atelier (defaults) |")
+    assert results.read_text() == kept, "a smoke run is not a figure: RESULTS.md stays as it was"
