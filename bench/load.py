@@ -127,7 +127,7 @@ def browse_and_upload(client: Client, run_id: int, until: float, seed: int) -> N
                 client.call("thumbnail", item["thumbnail_url"])
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -162,18 +162,24 @@ def served(env: dict[str, str], port: int, log: Path) -> Iterator[str]:
         )
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base)
+        healthy_wait(base)
         yield base
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        group_stop(server, timeout=60)
 
 
-def _wait_healthy(base: str) -> None:
+def group_stop(server: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """Stop a server started in a session of its own, and everything it started: SIGTERM to
+    the group, SIGKILL after `timeout`."""
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
+
+
+def healthy_wait(base: str) -> None:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -228,7 +234,7 @@ def load(clients: int, seconds: float, folder: Path) -> tuple[Tally, dict[str, A
             "STORAGE_URL": f"file://{folder / 'blobs'}",
             "DEMO_ADMIN_PASSWORD": PASSWORD,
         }
-        with served(env, _free_port(), folder / "serve.log") as base:
+        with served(env, free_port(), folder / "serve.log") as base:
             token = sign_in(base, "admin@demo.atelier")
             run_id = training_run(base, token)
             _wait_running(Client(base, token, Tally()), run_id)

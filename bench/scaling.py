@@ -14,15 +14,12 @@ import argparse
 import http.client
 import math
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -36,6 +33,7 @@ from app.brands.models import Brand
 from app.db import make_engine
 from app.migrate import db_upgrade
 from bench.gallery import _fill
+from bench.load import free_port, group_stop, healthy_wait
 
 
 def _per_10x(sizes: list[int], costs: list[float]) -> float:
@@ -113,12 +111,6 @@ def generation(sizes: list[int]) -> None:
 # The gallery under concurrent clients ---------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _library(folder: Path, n: int) -> tuple[str, str]:
     """A SQLite database with `n` assets in brand "bench" and an admin's API token of it."""
     url = f"sqlite:///{folder / 'gallery.db'}"
@@ -138,7 +130,7 @@ def _library(folder: Path, n: int) -> tuple[str, str]:
 
 @contextmanager
 def _uvicorn(url: str, folder: Path) -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -153,21 +145,10 @@ def _uvicorn(url: str, folder: Path) -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(base + "/healthz", timeout=2):
-                    break
-            except OSError:
-                time.sleep(0.3)
+        healthy_wait(base)
         yield base
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        group_stop(server, timeout=30)
 
 
 def _browse(base: str, token: str, clients: int, requests: int) -> list[float]:
