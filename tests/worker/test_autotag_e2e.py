@@ -5,10 +5,16 @@ a second job finds base and adapter loaded, and a try answers with both."""
 import os
 import signal
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from sqlalchemy.orm import Session
 
+from app.assets.models import Asset
+from app.autotag.models import AutotagJob
+from app.storage import LocalBlobStore
 from tests import corpus
 from tests.worker.e2e import model_ready, run_get, run_queue, wait_for, worker_process
 
@@ -29,8 +35,29 @@ def _suggestions(api: TestClient, job_id: int) -> list[dict]:  # type: ignore[ty
             return found
 
 
+@contextmanager
+def _stalled(store: LocalBlobStore, key: str) -> Iterator[None]:
+    """The blob under `key` becomes a pipe that nobody writes to: a worker reading it waits
+    there, as on a stalled disk, until the blob is put back. The kill below then lands mid-job
+    however fast the worker is."""
+    path = store.root / key
+    kept = path.read_bytes()
+    path.unlink()
+    os.mkfifo(path)
+    try:
+        yield
+    finally:
+        path.unlink()
+        path.write_bytes(kept)
+
+
 def test_auto_tag_survives_a_killed_worker_and_reuses_the_loaded_model(
-    api: TestClient, prepared: dict[str, int], env: dict[str, str], tmp_path: Path
+    api: TestClient,
+    prepared: dict[str, int],
+    env: dict[str, str],
+    session: Session,
+    store: LocalBlobStore,
+    tmp_path: Path,
 ) -> None:
     log, env = tmp_path / "worker.log", {**env, "AUTOTAG_BATCH_SIZE": "1"}
     with worker_process(env, log):
@@ -54,12 +81,13 @@ def test_auto_tag_survives_a_killed_worker_and_reuses_the_loaded_model(
     assert job.status_code == 202 and job.json()["total"] == NEW_IMAGES, job.text
     job_id = job.json()["id"]
 
-    with worker_process(env, log) as first:
-        wait_for(lambda: _job(api, job_id), lambda j: j["done"] >= 2, log=log)
+    fourth = session.get_one(Asset, session.get_one(AutotagJob, job_id).asset_ids[3])
+    with _stalled(store, fourth.original_key), worker_process(env, log) as first:
+        wait_for(lambda: _job(api, job_id), lambda j: j["done"] >= 3, log=log)
         os.killpg(first.pid, signal.SIGKILL)  # mid-job, no goodbye
         first.wait()
     interrupted = _job(api, job_id)
-    assert interrupted["status"] == "running" and 0 < interrupted["done"] < NEW_IMAGES
+    assert (interrupted["status"], interrupted["done"]) == ("running", 3), interrupted
 
     with worker_process(env, log):
         done = wait_for(
