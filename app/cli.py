@@ -3,6 +3,7 @@
 import functools
 import os
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -272,6 +273,22 @@ def worker(queues: tuple[str, ...]) -> None:
 
     start_refuse_unsafe(settings, "worker")
     os.execve(sys.executable, _worker_argv(queues), _worker_env())
+
+
+@main.command("worker-ping")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds to wait for the answer.")
+def worker_ping_command(timeout: float) -> None:
+    """Exit 0 once this host's worker answers a ping through the broker, 1 otherwise: a
+    container's healthcheck. The main process answers even while its child trains."""
+    from app.jobs import celery_client
+
+    node = f"celery@{socket.gethostname()}"
+    if not settings.BROKER_URL.startswith(("redis://", "rediss://")):
+        raise click.ClickException("a worker answers pings on a Redis broker only")
+    replies = celery_client(settings.BROKER_URL).control.ping(destination=[node], timeout=timeout)
+    if not any(node in reply for reply in replies):
+        raise click.ClickException(f"{node} did not answer within {timeout:g} s")
+    click.echo(f"{node}: pong")
 
 
 @main.command()

@@ -138,7 +138,7 @@ def test_the_compose_file_runs_the_production_shape() -> None:
     # One-offs run to completion before what needs them; servers are waited on until healthy.
     for one_off in ("bucket", "migrate"):
         assert services[one_off]["restart"] == "no"
-    for name in ("postgres", "redis", "minio", "web"):
+    for name in ("postgres", "redis", "minio", "web", "cpu", "worker"):
         assert services[name]["healthcheck"]["test"], name
     for name, service in services.items():
         for needed, rule in service.get("depends_on", {}).items():
@@ -279,7 +279,11 @@ def test_the_images_hold_what_the_app_reads_at_run_time() -> None:
 
 def _atelier_argv() -> dict[str, list[str]]:
     """Every `atelier` command line the images and the compose services run, by where."""
-    argv = {f"service {n}": s["command"] for n, s in _atelier_services(_compose()).items()}
+    services = _atelier_services(_compose())
+    argv = {f"service {n}": s["command"] for n, s in services.items()}
+    for name, service in services.items():
+        if (check := service.get("healthcheck", {}).get("test", []))[1:2] == ["atelier"]:
+            argv[f"healthcheck of {name}"] = check[1:]
     for name, stage in _dockerfile().items():
         for cmd in stage.all("CMD"):
             argv[f"image {name}"] = json.loads(cmd)

@@ -5,6 +5,8 @@ transformers, peft or bitsandbytes in `sys.modules` afterwards."""
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
@@ -12,6 +14,7 @@ from sqlalchemy.orm import Session
 from app.brands.models import Brand
 from app.config import Settings
 from tests import corpus
+from tests.worker.e2e import worker_process
 
 CODE = """
 import sys
@@ -50,3 +53,24 @@ def test_a_light_worker_imports_an_archive_without_the_model_stack(
     assert result.stdout.strip().splitlines()[-1] == "[]", result.stderr
     job = client.get(f"/api/v1/imports/{job_id}").json()
     assert (job["status"], job["done"], job["accepted"], job["rejected"]) == ("succeeded", 5, 4, 1)
+
+
+def _ping(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "app.cli", "worker-ping", "--timeout", "2"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_a_running_worker_answers_the_healthchecks_ping_and_a_stopped_one_does_not(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    if not env["BROKER_URL"].startswith("redis"):
+        refused = _ping(env)
+        assert refused.returncode == 1 and "Redis broker only" in refused.stderr, refused
+        return
+    with worker_process(env, tmp_path / "worker.log", queues="cpu"):
+        deadline = time.monotonic() + 60
+        while (answer := _ping(env)).returncode != 0 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the worker is still starting
+        assert answer.returncode == 0 and answer.stdout.endswith(": pong\n"), answer
+    stopped = _ping(env)
+    assert stopped.returncode == 1 and "did not answer within 2 s" in stopped.stderr, stopped
