@@ -15,6 +15,7 @@ from app.datasets.models import DatasetItem, Split
 from app.datasets.service import dataset_freeze
 from app.db import Base, make_engine, make_sessionmaker
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
+from app.imports.models import ImportFile, ImportJob, Outcome
 from app.leases import JobStatus
 from app.runs.models import Run, RunStatus
 from app.styleguides.glossary import GuideTerms
@@ -49,6 +50,8 @@ class Seeded:
     running: int  # a run halfway through its steps, its log longer than its box
     evaluation: int  # the succeeded run's
     job: int  # an auto-tag job done, its suggestion waiting for review
+    importing: int  # an archive import halfway through its files
+    imported: int  # an archive import done, its per-file report kept
 
 
 def history(steps: int) -> list[dict[str, float]]:
@@ -119,7 +122,15 @@ def _runs(session: Session, admin_email: str) -> Seeded:
     ).all()
     evaluation = _evaluated(session, done, validation[:6])
     job = _suggested(session, brand, done, validation[0].asset_id)
-    return Seeded(succeeded=done.id, running=running.id, evaluation=evaluation, job=job)
+    importing, imported = _imports(session, brand, admin, validation[0].asset_id)
+    return Seeded(
+        succeeded=done.id,
+        running=running.id,
+        evaluation=evaluation,
+        job=job,
+        importing=importing,
+        imported=imported,
+    )
 
 
 def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> int:
@@ -181,6 +192,52 @@ def _suggested(session: Session, brand: Brand, run: Run, asset_id: int) -> int:
         )
     )
     return job.id
+
+
+def _imports(session: Session, brand: Brand, admin: User, asset_id: int) -> tuple[int, int]:
+    """An import halfway through a large archive, and one done with every kind of outcome."""
+    common = {"brand_id": brand.id, "created_by_id": admin.id, "size_bytes": 48 * 1024**2}
+    importing = ImportJob(
+        **common,
+        filename="autumn-winter-2027-lookbook.zip",
+        archive_key="imports/seeded/autumn.zip",
+        total=400,
+        done=160,
+        accepted=158,
+        rejected=2,
+        status=JobStatus.running,
+    )
+    imported = ImportJob(
+        **common,
+        filename="spring.zip",
+        archive_key="imports/seeded/spring.zip",
+        total=3,
+        done=3,
+        accepted=1,
+        duplicates=1,
+        rejected=1,
+        status=JobStatus.succeeded,
+    )
+    session.add_all([importing, imported])
+    session.flush()
+    outcomes = [
+        ("look-01.jpg", Outcome.accepted, asset_id, ""),
+        ("look-01-copy.jpg", Outcome.duplicate, asset_id, ""),
+        ("a/very/long/folder/name/inside/the/archive/look-02-unreadable.jpg", Outcome.rejected,
+         None, "not an image Pillow can read: cannot identify image file"),
+    ]  # fmt: skip
+    for position, (filename, outcome, asset, error) in enumerate(outcomes):
+        session.add(
+            ImportFile(
+                import_id=imported.id,
+                position=position,
+                filename=filename,
+                outcome=outcome,
+                asset_id=asset,
+                error=error,
+            )
+        )
+    return importing.id, imported.id
 
 
 def row_update(database_url: str, table: type[Base], row_id: int, **values: object) -> None:

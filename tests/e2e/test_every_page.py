@@ -24,6 +24,8 @@ def _pages(site: DemoSite) -> list[str]:
         f"/runs/{runs.succeeded}/rate",
         "/brands/demo/adapters",
         f"/autotag/{runs.job}",
+        f"/imports/{runs.importing}",
+        f"/imports/{runs.imported}",
         "/brands/demo/review",
         "/brands/demo/members",
         "/brands/demo/audit",
@@ -46,7 +48,7 @@ def test_every_page_fits_and_passes_axe(
         for path in _pages(demo_site):
             response = page.goto(f"{demo_site.base}{path}")
             assert response is not None and response.ok, path
-            if path.startswith(("/brands/", "/runs/", "/autotag/")):
+            if path.startswith(("/brands/", "/runs/", "/autotag/", "/imports/")):
                 for link in ("Library", "Fine-tuning"):
                     expect(
                         page.locator(".brandnav").get_by_role("link", name=link)
