@@ -9,8 +9,11 @@ import socket
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -60,13 +63,21 @@ def folder_store(blobs: BlobStore, key: str, folder: Path) -> int:
             return blobs.put_stream(key, handle)
 
 
-def folder_fetch(blobs: BlobStore, key: str, folder: Path) -> Path:
-    """Unpack the zip archive kept by `folder_store` into `folder`, streamed down from the
-    store into a temporary file first (zip reads its directory from the end)."""
-    folder.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def blob_spooled(blobs: BlobStore, key: str) -> Iterator[IO[bytes]]:
+    """The blob in a temporary file, streamed down from the store, at its start: what a zip
+    reader needs (it reads its directory from the end), never whole in memory."""
     with tempfile.NamedTemporaryFile(suffix=".zip") as handle:
         with blobs.open(key) as blob:
             shutil.copyfileobj(blob, handle, CHUNK_BYTES)
         handle.flush()
+        handle.seek(0)
+        yield handle
+
+
+def folder_fetch(blobs: BlobStore, key: str, folder: Path) -> Path:
+    """Unpack the zip archive kept by `folder_store` into `folder`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with blob_spooled(blobs, key) as handle:
         shutil.unpack_archive(handle.name, folder, "zip")
     return folder

@@ -8,9 +8,9 @@ goes, and a job resumed after its worker died or stopped skips what was recorded
 member is answered once.
 """
 
-import io
 import logging
 import threading
+from typing import IO
 
 from sqlalchemy.exc import IntegrityError
 
@@ -27,7 +27,7 @@ from app.imports.service import (
 )
 from app.leases import JobStatus
 from worker.celery_app import app as celery
-from worker.context import sessions, store, worker_identity
+from worker.context import blob_spooled, sessions, store, worker_identity
 from worker.lease import Lease
 
 log = logging.getLogger(__name__)
@@ -74,12 +74,19 @@ def _too_many_attempts(job_id: int) -> bool:
 
 def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:
     """Ingest what is left of the archive; False if the job was given up before its end."""
-    limits = Limits.of(settings)
     with sessions()() as session:
         job = session.get_one(ImportJob, job_id)
-        archive = io.BytesIO(store().get(job.archive_key))
-        members = set(archive_members(archive, limits=limits)[0])
         recorded = import_recorded(session=session, job=job)
+    with blob_spooled(store(), job.archive_key) as archive:
+        return _ingest(job, archive, recorded, lease, stopping)
+
+
+def _ingest(
+    job: ImportJob, archive: IO[bytes], recorded: int, lease: Lease, stopping: threading.Event
+) -> bool:
+    """Ingest the archive's members from position `recorded` on, a batch at a time."""
+    job_id, limits = job.id, Limits.of(settings)
+    members = set(archive_members(archive, limits=limits)[0])
     batch: list[Checked] = []
     for position, name, entry in import_entries(job=job, archive=archive, limits=limits):
         if position < recorded:

@@ -5,7 +5,7 @@ outcome and the job's counts as it goes. The report is the inline upload's, from
 
 import uuid
 from collections.abc import Iterator
-from typing import BinaryIO
+from typing import IO, BinaryIO
 
 from celery import Celery
 from sqlalchemy import func, select
@@ -123,7 +123,7 @@ def import_recorded(*, session: Session, job: ImportJob) -> int:
 
 
 def import_entries(
-    *, job: ImportJob, archive: BinaryIO, limits: Limits
+    *, job: ImportJob, archive: IO[bytes], limits: Limits
 ) -> Iterator[tuple[int, str, ArchiveEntry]]:
     """The archive's entries in order, numbered, each with its name in the report; a refusal
     of the archive as a whole (it unpacks to more than its limit) is its last entry."""
