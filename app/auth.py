@@ -38,6 +38,7 @@ from app.brands.models import Brand
 from app.config import Settings
 from app.deps import SessionDep, SettingsDep
 from app.errors import DomainError, NotFound
+from app.exports.models import ExportJob
 from app.imports.models import ImportJob
 from app.runs.models import Run
 
@@ -281,12 +282,13 @@ class RunRole(AccessRule):
         return RunAccess(brand=access.brand, user=user, role=access.role, run=run)
 
 
-Owned = TypeVar("Owned", AutotagJob, Suggestion, Try, ImportJob)
+Owned = TypeVar("Owned", AutotagJob, Suggestion, Try, ImportJob, ExportJob)
 
 
 @dataclass(frozen=True)
 class RowAccess(BrandAccess, Generic[Owned]):
-    """A member's access to one row of the brand's: a job, a suggestion, a try, an import."""
+    """A member's access to one row of the brand's: a job, a suggestion, a try, an import,
+    an export."""
 
     row: Owned
 
@@ -477,4 +479,7 @@ MerchandiserSuggestion = Annotated[
 CreativeTry = Annotated[RowAccess[Try], Depends(RowRole(Try, "try_id", "try", Role.creative))]
 CreativeImport = Annotated[
     RowAccess[ImportJob], Depends(RowRole(ImportJob, "import_id", "import", Role.creative))
+]
+CreativeExport = Annotated[
+    RowAccess[ExportJob], Depends(RowRole(ExportJob, "export_id", "export", Role.creative))
 ]

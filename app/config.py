@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     # An archive of more members than this is imported in the background, on a `cpu` worker
     # (the upload answers with the job and its progress); smaller ones are answered inline.
     IMPORT_INLINE_MAX_FILES: int = Field(default=50, ge=0)
+    # `GET /api/v1/brands/{slug}/export` builds a zip of up to this many images in the request;
+    # a larger one is refused (409) for `POST .../exports`, built on a `cpu` worker.
+    EXPORT_INLINE_MAX_IMAGES: int = Field(default=200, ge=0)
+    # A background export's zip is kept this long after it is built, then deleted (the job
+    # says expired, its download answers 410).
+    EXPORT_KEEP_HOURS: float = Field(default=72, gt=0)
 
     PAGE_SIZE: int = 48
 

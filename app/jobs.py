@@ -1,7 +1,8 @@
 """Sending jobs to the workers, by task name: the web process never imports the worker.
 
 Two queues: `gpu` for model work, one task at a time on a worker that holds a model, and `cpu`
-for light work (imports of large archives), so that an upload never waits behind training.
+for light work (imports of large archives, export zips), so that an upload or an export never
+waits behind training.
 Each task's queue is written once, here, for the senders and the workers alike.
 """
 
@@ -26,6 +27,7 @@ TASK_QUEUES = {
     "atelier.try": GPU,
     "atelier.cpu_ping": CPU,
     "atelier.import": CPU,
+    "atelier.export": CPU,
 }
 
 

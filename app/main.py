@@ -38,6 +38,7 @@ from app.datasets import views as dataset_views
 from app.db import make_engine, make_sessionmaker
 from app.errors import DomainError, Invalid
 from app.evaluations import views as evaluation_views
+from app.exports import views as export_views
 from app.headers import SecurityHeaders
 from app.imports import views as import_views
 from app.interchange import views as interchange_views
@@ -70,6 +71,7 @@ ROUTERS = [
         autotag_views,
         interchange_views,
         import_views,
+        export_views,
     )
     for router in (module.api, module.pages)
 ]

@@ -29,6 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.autotag.models import AutotagJob
 from app.brands.models import Brand
+from app.exports.models import ExportJob
 from app.imports.models import ImportJob
 from app.jobs import QUEUES
 from app.leases import JobStatus
@@ -115,6 +116,7 @@ def _work_metrics(session: Session) -> Iterator[Metric]:
         (Run, "atelier_runs", "Fine-tuning runs"),
         (AutotagJob, "atelier_autotag_jobs", "Auto-tag jobs"),
         (ImportJob, "atelier_imports", "Imports of large archives"),
+        (ExportJob, "atelier_exports", "Export zips built in the background"),
     ):
         query = select(table.status, func.count()).group_by(table.status)
         counted = {status: n for status, n in session.execute(query)}

@@ -17,6 +17,7 @@ from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.db import Base
 from app.evaluations.models import Evaluation, EvaluationItem, EvaluationStatus, Rating, ResultsView
+from app.exports.models import ExportFormat, ExportJob
 from app.imports.models import ImportFile, ImportJob, Outcome
 from app.runs.models import Run, RunStatus
 from app.styleguides.models import StyleGuideVersion, StyleTerm, TermKind
@@ -35,6 +36,8 @@ __all__ = [
     "Evaluation",
     "EvaluationItem",
     "EvaluationStatus",
+    "ExportFormat",
+    "ExportJob",
     "ImportFile",
     "ImportJob",
     "Invitation",

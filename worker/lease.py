@@ -1,5 +1,5 @@
-"""The right to work on a run, an auto-tag job or an import, held by one worker at a time;
-a run's log."""
+"""The right to work on a run, an auto-tag job, an import or an export, held by one worker at
+a time; a run's log."""
 
 import threading
 from datetime import timedelta
@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.autotag.models import AutotagJob
 from app.db import utcnow
+from app.exports.models import ExportJob
 from app.imports.models import ImportJob
 from app.leases import JobStatus
 from app.runs.models import Run
@@ -16,7 +17,7 @@ from app.runs.models import Run
 LOG_LINES = 400  # the run's log keeps its latest lines
 
 
-LeasedTable = type[Run] | type[AutotagJob] | type[ImportJob]
+LeasedTable = type[Run] | type[AutotagJob] | type[ImportJob] | type[ExportJob]
 
 
 class Lease:

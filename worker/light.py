@@ -18,3 +18,11 @@ def import_archive(job_id: int) -> None:
     from worker.imports import import_execute
 
     import_execute(job_id, stopping=stopping)
+
+
+@app.task(name="atelier.export")
+def export_zip(export_id: int) -> None:
+    """Build an export's zip and keep it in the store; a redelivered job starts it over."""
+    from worker.exports import export_execute
+
+    export_execute(export_id, stopping=stopping)

@@ -65,8 +65,9 @@ def try_image(try_id: int) -> None:
 
 def recover_orphans() -> None:
     """Send the runs and jobs whose worker died or stopped again, and those queued so long
-    that their message was likely lost; the next worker resumes or starts them. Each goes to
-    its own task's queue (`app.jobs.TASK_QUEUES`): an import never waits behind training."""
+    that their message was likely lost; the next worker resumes or starts them (an export
+    starts its zip over). Each goes to its own task's queue (`app.jobs.TASK_QUEUES`): an
+    import or an export never waits behind training."""
     from worker.context import sessions
     from worker.lease import orphans, unclaimed
 
@@ -83,6 +84,7 @@ def recover_orphans() -> None:
 def _leased() -> list[tuple["LeasedTable", str, str]]:
     """The tables of claimable rows, the task that works on one, and what a person calls it."""
     from app.autotag.models import AutotagJob
+    from app.exports.models import ExportJob
     from app.imports.models import ImportJob
     from app.runs.models import Run
 
@@ -90,7 +92,15 @@ def _leased() -> list[tuple["LeasedTable", str, str]]:
         (Run, "atelier.run_train", "run"),
         (AutotagJob, "atelier.autotag", "auto-tag job"),
         (ImportJob, "atelier.import", "import"),
+        (ExportJob, "atelier.export", "export"),
     ]
+
+
+def expire_exports() -> int:
+    """Delete the export zips older than `EXPORT_KEEP_HOURS`, marking their jobs expired."""
+    from worker.exports import exports_clean
+
+    return exports_clean()
 
 
 def _recovery_loop() -> None:
@@ -98,6 +108,7 @@ def _recovery_loop() -> None:
     while True:
         try:
             recover_orphans()
+            expire_exports()
         except Exception:  # the database may be away for a moment: try again next round
             log.exception("recovering orphaned runs failed")
         if stopping.wait(settings.RUN_LEASE_SECONDS / 2):

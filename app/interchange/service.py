@@ -2,14 +2,13 @@
 for LLaMA-Factory), and a Label Studio export in, through the asset ingest."""
 
 import csv
-import enum
 import io
 import json
 import posixpath
 import shutil
 import time
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
@@ -23,6 +22,7 @@ from app.assets.service import IngestReport, asset_ingest_image
 from app.brands.models import Brand
 from app.datasets.models import DatasetItem, DatasetVersion, Split
 from app.errors import Invalid, NotFound
+from app.exports.models import ExportFormat
 from app.interchange.labelstudio import LabelledTask, labelstudio_tasks, upload_name
 from app.storage import CHUNK_BYTES, BlobStore
 
@@ -37,13 +37,6 @@ EXTENSIONS = {
 # Formats that are compressed already: stored as they are, not deflated again.
 _COMPRESSED = {"jpg", "png", "webp", "gif"}
 LABEL_STUDIO_MAX_BYTES = 100 * 1024**2
-
-
-class ExportFormat(enum.StrEnum):
-    csv = "csv"
-    jsonl = "jsonl"
-    coco = "coco"
-    sharegpt = "sharegpt"
 
 
 @dataclass(frozen=True)
@@ -199,19 +192,27 @@ def _json(document: object) -> bytes:
 
 
 def export_write(
-    *, store: BlobStore, items: list[ExportItem], manifests: dict[str, bytes], out: IO[bytes]
+    *,
+    store: BlobStore,
+    items: list[ExportItem],
+    manifests: dict[str, bytes],
+    out: IO[bytes],
+    progress: Callable[[int], None] | None = None,
 ) -> None:
-    """Write the zip: the manifests, then each original image streamed from the store."""
+    """Write the zip: the manifests, then each original image streamed from the store;
+    `progress` hears how many images are written after each (it may raise to stop)."""
     with zipfile.ZipFile(out, "w") as archive:
         for path, data in manifests.items():
             archive.writestr(path, data, compress_type=zipfile.ZIP_DEFLATED)
-        for item in items:
+        for done, item in enumerate(items, start=1):
             member = zipfile.ZipInfo(item.file, date_time=time.localtime()[:6])
             member.external_attr = 0o600 << 16  # as writestr gives a member
             stored = posixpath.splitext(item.file)[1][1:] in _COMPRESSED
             member.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             with store.open(item.key) as blob, archive.open(member, "w") as entry:
                 shutil.copyfileobj(blob, entry, CHUNK_BYTES)
+            if progress is not None:
+                progress(done)
 
 
 def labelstudio_import(

@@ -11,12 +11,12 @@ from fastapi.responses import StreamingResponse
 from app.assets.schemas import IngestOut
 from app.assets.service import IngestReport
 from app.auth import CreativeBrand, audit
-from app.deps import LimitsDep, SessionDep, StoreDep
-from app.errors import Invalid
+from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
+from app.errors import Conflict
+from app.exports.models import ExportFormat
+from app.exports.service import export_plan
 from app.interchange.service import (
     LABEL_STUDIO_MAX_BYTES,
-    ExportFormat,
-    export_items,
     export_manifests,
     export_write,
     labelstudio_import,
@@ -37,14 +37,23 @@ def api_export(
     access: CreativeBrand,
     session: SessionDep,
     store: StoreDep,
+    settings: SettingsDep,
     fmt: Annotated[ExportFormat, Query(alias="format")],
     dataset_id: int | None = None,
 ) -> StreamingResponse:
     """A zip of the approved assets (or of dataset version `dataset_id`, with its split): the
-    manifest of the format and the original images under `images/`."""
-    name, items = export_items(session=session, brand=access.brand, dataset_id=dataset_id)
-    if not items:
-        raise Invalid(f"nothing to export: {access.brand.name} has no approved image yet")
+    manifest of the format and the original images under `images/`, built in the request.
+
+    Only for small exports: one of more than `EXPORT_INLINE_MAX_IMAGES` images is refused with
+    409 (nothing built), whose sentence points at `POST /api/v1/brands/{slug}/exports`, which
+    builds the same zip on a `cpu` worker for a download when it is done."""
+    name, items = export_plan(session=session, brand=access.brand, dataset_id=dataset_id)
+    if len(items) > settings.EXPORT_INLINE_MAX_IMAGES:
+        raise Conflict(
+            f"this export holds {len(items)} images, more than the "
+            f"{settings.EXPORT_INLINE_MAX_IMAGES} built while you wait: queue it with "
+            f"POST /api/v1/brands/{access.brand.slug}/exports and download it once it is done"
+        )
     manifests = export_manifests(items=items, fmt=fmt, name=name, instruction=DEFAULT_INSTRUCTION)
     # Not a `with`: the spool outlives this function, and _chunks closes it once sent.
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115
