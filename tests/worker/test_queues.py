@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+from datetime import timedelta
 
 from click.testing import CliRunner
 from sqlalchemy.orm import Session
@@ -14,6 +15,8 @@ from app.brands.service import brand_create
 from app.cli import main
 from app.config import Settings
 from app.datasets.models import DatasetVersion
+from app.db import utcnow
+from app.exports.models import ExportFormat, ExportJob
 from app.imports.models import ImportJob
 from app.jobs import CPU, GPU, TASK_QUEUES, celery_client, job_send
 from app.leases import JobStatus
@@ -38,6 +41,7 @@ def test_every_task_of_the_workers_has_its_queue() -> None:
     assert {name for name, queue in TASK_QUEUES.items() if queue == CPU} == {
         "atelier.cpu_ping",
         "atelier.import",
+        "atelier.export",
     }
     assert all(TASK_QUEUES[name] == GPU for name in MODEL_TASKS)
 
@@ -53,7 +57,8 @@ def test_each_job_reaches_its_tasks_queue(session: Session, broker: str) -> None
 
 
 def _orphans(session: Session) -> dict[str, int]:
-    """A run, an auto-tag job and an import, each running under a lease that ran out."""
+    """A run, an auto-tag job, an import and an export, each running under a lease that ran
+    out; and an export queued so long ago that its message was likely lost."""
     brand = brand_create(session=session, slug="maison", name="Maison")
     dataset = DatasetVersion(
         brand_id=brand.id, version=1, content_hash="0" * 64, validation_fraction=0.2
@@ -76,9 +81,25 @@ def _orphans(session: Session) -> dict[str, int]:
     imported = ImportJob(
         brand_id=brand.id, filename="big.zip", archive_key="-", size_bytes=1, total=9, **lapsed
     )
-    session.add_all([job, imported])
+    exported = ExportJob(
+        brand_id=brand.id, format=ExportFormat.csv, filename="maison-csv.zip", total=9, **lapsed
+    )
+    unsent = ExportJob(
+        brand_id=brand.id,
+        format=ExportFormat.coco,
+        filename="maison-coco.zip",
+        total=9,
+        sent_at=utcnow() - timedelta(hours=1),
+    )
+    session.add_all([job, imported, exported, unsent])
     session.commit()
-    return {"atelier.run_train": run.id, "atelier.autotag": job.id, "atelier.import": imported.id}
+    return {
+        "atelier.run_train": run.id,
+        "atelier.autotag": job.id,
+        "atelier.import": imported.id,
+        "atelier.export": exported.id,
+        "unsent export": unsent.id,
+    }
 
 
 def test_recovery_resends_each_orphan_on_its_own_queue(
@@ -96,6 +117,8 @@ def test_recovery_resends_each_orphan_on_its_own_queue(
             ("gpu", "atelier.run_train", [rows["atelier.run_train"]]),
             ("gpu", "atelier.autotag", [rows["atelier.autotag"]]),
             ("cpu", "atelier.import", [rows["atelier.import"]]),
+            ("cpu", "atelier.export", [rows["atelier.export"]]),
+            ("cpu", "atelier.export", [rows["unsent export"]]),
         ]
     )
 

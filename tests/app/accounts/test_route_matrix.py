@@ -35,7 +35,9 @@ from app.brands.service import brand_create
 from app.config import Settings
 from app.datasets.service import dataset_freeze
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
+from app.exports.models import ExportFormat, ExportJob
 from app.imports.models import ImportJob
+from app.leases import JobStatus
 from app.main import create_app, route_table
 from app.runs.models import Run, RunStatus
 from app.storage import LocalBlobStore
@@ -135,6 +137,11 @@ POLICY = {
     ("POST", "/brands/{slug}/upload"): "brand:creative",
     ("GET", "/api/v1/imports/{import_id}"): "import:creative",
     ("GET", "/imports/{import_id}"): "import:creative",
+    ("POST", "/api/v1/brands/{slug}/exports"): "brand:creative",
+    ("GET", "/api/v1/exports/{export_id}"): "export:creative",
+    ("GET", "/api/v1/exports/{export_id}/download"): "export:creative",
+    ("POST", "/brands/{slug}/exports"): "brand:creative",
+    ("GET", "/exports/{export_id}"): "export:creative",
     ("POST", "/brands/{slug}/approvals"): "brand:merchandiser",
     ("GET", "/brands/{slug}/datasets"): "brand:creative",
     ("POST", "/brands/{slug}/datasets"): "brand:admin",
@@ -286,8 +293,19 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
     imported = ImportJob(
         brand_id=brand.id, filename="big.zip", archive_key="-", size_bytes=1, total=100
     )
-    session.add(imported)
+    exported = ExportJob(
+        brand_id=brand.id,
+        format=ExportFormat.csv,
+        filename="maison-csv.zip",
+        total=2,
+        done=2,
+        status=JobStatus.succeeded,
+        result_key="brands/matrix/exports/1.zip",
+        size_bytes=22,
+    )
+    session.add_all([imported, exported])
     session.flush()
+    store.put(exported.result_key, b"PK\x05\x06" + b"\0" * 18)
     shared = {
         "slug": "maison",
         "asset_id": str(asset.id),
@@ -301,6 +319,7 @@ def _build(session: Session, store: LocalBlobStore, settings: Settings) -> World
         "suggestion_id": str(suggestion.id),
         "try_id": str(attempt.id),
         "import_id": str(imported.id),
+        "export_id": str(exported.id),
     }
     params: dict[str, dict[str, str]] = {}
     tokens: dict[str, str] = {}

@@ -254,6 +254,6 @@ def test_another_brands_dataset_and_people_get_404(
 def test_the_gallery_offers_the_export(client: TestClient, brand: Brand) -> None:
     ingest_and_approve(client)
     page = client.get("/brands/maison/assets").text
-    assert 'action="/api/v1/brands/maison/export"' in page
+    assert 'method="post" action="/brands/maison/exports"' in page  # a background job
     for fmt in ("csv", "jsonl", "coco", "sharegpt"):
         assert f'<option value="{fmt}">' in page
