@@ -15,6 +15,7 @@ from app.datasets.models import DatasetItem, Split
 from app.datasets.service import dataset_freeze
 from app.db import Base, make_engine, make_sessionmaker
 from app.evaluations.models import SYSTEMS, Evaluation, EvaluationItem, EvaluationStatus
+from app.exports.models import ExportFormat, ExportJob
 from app.imports.models import ImportFile, ImportJob, Outcome
 from app.leases import JobStatus
 from app.runs.models import Run, RunStatus
@@ -52,6 +53,7 @@ class Seeded:
     job: int  # an auto-tag job done, its suggestion waiting for review
     importing: int  # an archive import halfway through its files
     imported: int  # an archive import done, its per-file report kept
+    exports: tuple[int, int]  # an export built (its download offered) and one being built
 
 
 def history(steps: int) -> list[dict[str, float]]:
@@ -130,7 +132,34 @@ def _runs(session: Session, admin_email: str) -> Seeded:
         job=job,
         importing=importing,
         imported=imported,
+        exports=_exports(session, brand, dataset.id),
     )
+
+
+def _exports(session: Session, brand: Brand, dataset_id: int) -> tuple[int, int]:
+    """An export built (the page offers its download) and one halfway (its progress bar)."""
+    built = ExportJob(
+        brand_id=brand.id,
+        format=ExportFormat.sharegpt,
+        dataset_id=dataset_id,
+        filename=f"{brand.slug}-v1-sharegpt.zip",
+        total=40,
+        done=40,
+        status=JobStatus.succeeded,
+        result_key=f"brands/{brand.id}/exports/seeded.zip",
+        size_bytes=3_400_000,
+    )
+    building = ExportJob(
+        brand_id=brand.id,
+        format=ExportFormat.csv,
+        filename=f"{brand.slug}-csv.zip",
+        total=40,
+        done=17,
+        status=JobStatus.running,
+    )
+    session.add_all([built, building])
+    session.flush()
+    return built.id, building.id
 
 
 def _evaluated(session: Session, run: Run, items: Sequence[DatasetItem]) -> int:

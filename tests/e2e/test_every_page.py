@@ -26,6 +26,8 @@ def _pages(site: DemoSite) -> list[str]:
         f"/autotag/{runs.job}",
         f"/imports/{runs.importing}",
         f"/imports/{runs.imported}",
+        *(f"/exports/{export}" for export in runs.exports),
+        "/brands/demo/datasets/1",
         "/brands/demo/review",
         "/brands/demo/members",
         "/brands/demo/audit",
@@ -48,7 +50,7 @@ def test_every_page_fits_and_passes_axe(
         for path in _pages(demo_site):
             response = page.goto(f"{demo_site.base}{path}")
             assert response is not None and response.ok, path
-            if path.startswith(("/brands/", "/runs/", "/autotag/", "/imports/")):
+            if path.startswith(("/brands/", "/runs/", "/autotag/", "/imports/", "/exports/")):
                 for link in ("Library", "Fine-tuning"):
                     expect(
                         page.locator(".brandnav").get_by_role("link", name=link)
