@@ -1,5 +1,5 @@
 """The application on an S3 bucket (moto's server on loopback): uploads land in the bucket,
-originals and adapters reach the browser by short-lived presigned URLs after the same access
+originals, adapters and export zips reach the browser by short-lived presigned URLs after the same access
 check, and a missing bucket or a server that goes down mid-request keeps nothing."""
 
 import io
@@ -28,6 +28,7 @@ from app.main import create_app
 from app.runs.models import Run
 from app.storage import BlobStore, S3BlobStore, Source
 from tests import corpus
+from tests.app.exports.test_exports import build
 from tests.app.members.test_members import bearer_for
 from tests.s3 import MotoServer
 from worker.context import folder_store
@@ -160,6 +161,35 @@ def test_an_adapter_kept_by_a_worker_downloads_through_a_presigned_url(
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert archive.read("adapter_model.safetensors") == bytes(range(256)) * 4096
         assert archive.read("adapter_config.json") == b'{"r": 16}'
+
+
+def test_an_export_built_by_a_worker_downloads_through_a_presigned_url(
+    s3_app: FastAPI, s3_client: TestClient, session: Session
+) -> None:
+    for i in range(2):
+        asset = s3_client.post(
+            ASSETS, files=[("files", (f"{i}.png", corpus.png(colour=(i, 9, 9))))]
+        )
+        asset_id = asset.json()["accepted"][0]["asset"]["id"]
+        s3_client.patch(f"/api/v1/assets/{asset_id}", json={"status": "approved", "caption": "x"})
+    job = s3_client.post("/api/v1/brands/maison/exports", json={"format": "jsonl"}).json()
+    build(s3_app.state.settings, job["id"])  # a light worker process, on the same bucket
+    download = f"/api/v1/exports/{job['id']}/download"
+    rival = brand_create(session=session, slug="rival", name="Rival")
+    outsider = bearer_for(session, rival, "outsider@rival.test", Role.admin)
+    refused = s3_client.get(download, headers=outsider, follow_redirects=False)
+    assert refused.status_code == 404 and "location" not in refused.headers
+
+    answer = s3_client.get(download, follow_redirects=False)
+    assert answer.status_code == 307 and answer.headers["cache-control"] == "no-store"
+    status, body, headers = _fetch(answer.headers["location"])
+    assert status == 200 and headers["content-type"] == "application/zip"
+    assert headers["content-disposition"] == 'attachment; filename="maison-jsonl.zip"'
+    inline = s3_client.get("/api/v1/brands/maison/export?format=jsonl").content
+    with zipfile.ZipFile(io.BytesIO(body)) as built, zipfile.ZipFile(io.BytesIO(inline)) as now:
+        assert [(n, built.read(n)) for n in built.namelist()] == [
+            (n, now.read(n)) for n in now.namelist()
+        ]
 
 
 def test_a_missing_bucket_answers_503_and_keeps_nothing(

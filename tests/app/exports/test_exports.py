@@ -10,6 +10,7 @@ import subprocess
 import sys
 import zipfile
 from datetime import timedelta
+from urllib.parse import urlencode
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -89,8 +90,7 @@ def test_a_queued_export_downloads_as_the_inline_export_gives_it(
         assert (done["status"], done["done"], done["error"]) == ("succeeded", 3, ""), done
         download = client.get(f"/api/v1/exports/{job['id']}/download")
         assert download.status_code == 200, download.text
-        query = "&".join(f"{k}={v}" for k, v in {"format": body["format"], **body}.items())
-        inline = client.get(f"/api/v1/brands/maison/export?{query}")
+        inline = client.get(f"/api/v1/brands/maison/export?{urlencode(body)}")
         assert inline.status_code == 200
         assert download.headers["content-type"] == "application/zip"
         assert download.headers["content-disposition"] == inline.headers["content-disposition"]
