@@ -1,6 +1,6 @@
 """The application on an S3 bucket (moto's server on loopback): uploads land in the bucket,
-originals, adapters and export zips reach the browser by short-lived presigned URLs after the same access
-check, and a missing bucket or a server that goes down mid-request keeps nothing."""
+originals, adapters and export zips reach the browser by short-lived presigned URLs after the
+same access check, and a missing bucket or a server that goes down mid-request keeps nothing."""
 
 import io
 import urllib.error
