@@ -216,3 +216,29 @@ def test_zips_older_than_the_keep_hours_are_deleted_by_the_recovery_round(
     assert "expired" in page and "Download" not in page
     again = work(settings, "import worker.tasks\nprint(worker.tasks.expire_exports())")
     assert again.splitlines()[0] == "0"  # each is expired once
+
+
+PROGRESS = """
+import worker.exports as exports
+from app.exports.models import ExportJob
+
+exports.PROGRESS_SECONDS = 0  # every image's count written, and read back after each
+seen, hear = [], exports._Progress.__call__
+def heard(self, done):
+    hear(self, done)
+    with exports.sessions()() as session:
+        seen.append(session.get_one(ExportJob, self.job_id).done)
+exports._Progress.__call__ = heard
+exports.export_execute({job_id})
+print(seen)
+"""
+
+
+def test_the_worker_records_the_images_written_as_it_goes(
+    client: TestClient, brand: Brand, settings: Settings
+) -> None:
+    ingest_and_approve(client)
+    job = queue(client, format="csv")
+    seen = work(settings, PROGRESS.format(job_id=job["id"]))
+    assert seen.splitlines()[0] == "[1, 2, 3]"
+    assert client.get(f"/api/v1/exports/{job['id']}").json()["status"] == "succeeded"
