@@ -1,9 +1,11 @@
 """Exports through a real `cpu` worker process: queued by the API, built by a light worker that
-never maps torch, downloaded as the inline export gives them; an export whose worker died
-mid-zip (running, its lease run out, a half-written zip at its key) is sent again by the
-recovery round and built from the start, and only the whole zip is ever the download."""
+never maps torch; a worker killed with `kill -9` mid-zip leaves the job to the next, which the
+recovery round sends it to and which builds the zip from the start; the download is then the
+zip the inline export gives for the same data, and nothing of the first attempt is left."""
 
 import io
+import os
+import signal
 import zipfile
 from pathlib import Path
 
@@ -13,15 +15,14 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.assets.models import Asset, AssetStatus
-from app.exports.models import ExportFormat, ExportJob
-from app.exports.service import export_key
-from app.leases import JobStatus
+from app.exports.models import ExportJob
 from app.storage import LocalBlobStore
 from tests import corpus
 from tests.worker.e2e import wait_for, worker_process
+from tests.worker.test_autotag_e2e import _stalled
 from tests.worker.test_imports_e2e import _mapped_torch
 
-pytestmark = [pytest.mark.processes]
+pytestmark = [pytest.mark.processes, pytest.mark.faults]
 IMAGES = 30
 
 
@@ -30,8 +31,8 @@ def _members(data: bytes) -> list[tuple[str, bytes]]:
         return [(name, archive.read(name)) for name in archive.namelist()]
 
 
-def _library(api: TestClient, session: Session) -> None:
-    """A brand with IMAGES approved, captioned images."""
+def _library(api: TestClient, session: Session) -> list[str]:
+    """A brand with IMAGES approved, captioned images; their originals' keys, in export order."""
     api.post("/api/v1/brands", json={"slug": "maison", "name": "Maison"})
     images = [
         (f"{i}.png", corpus.png(size=(24, 16), colour=(i, 90, 255 - i))) for i in range(IMAGES)
@@ -43,50 +44,50 @@ def _library(api: TestClient, session: Session) -> None:
     assert answer.status_code == 200 and len(answer.json()["accepted"]) == IMAGES, answer.text
     session.execute(update(Asset).values(status=AssetStatus.approved))
     session.commit()
+    return [asset.original_key for asset in session.scalars(select(Asset).order_by(Asset.id))]
 
 
-def test_a_cpu_worker_builds_exports_and_rebuilds_one_whose_worker_died(
+def test_an_export_survives_a_killed_cpu_worker_and_is_built_again_from_the_start(
     api: TestClient, env: dict[str, str], session: Session, store: LocalBlobStore, tmp_path: Path
 ) -> None:
-    _library(api, session)
+    originals = _library(api, session)
     queued = api.post("/api/v1/brands/maison/exports", json={"format": "sharegpt"})
     assert queued.status_code == 202, queued.text
-    fresh = queued.json()["id"]
-    # A worker died mid-zip: the job running under a lease that ran out, part of a zip left
-    # at its key (as a put cut short on a store that is not atomic would leave it).
-    orphan = ExportJob(
-        brand_id=session.get_one(ExportJob, fresh).brand_id,
-        format=ExportFormat.jsonl,
-        filename="maison-jsonl.zip",
-        total=IMAGES,
-        done=7,
-        status=JobStatus.running,
-        attempt=1,
-    )
-    session.add(orphan)
-    session.commit()
-    store.put(export_key(orphan), b"PK\x03\x04 half a zip")
-    assert api.get(f"/api/v1/exports/{orphan.id}/download").status_code == 409
+    job_id = queued.json()["id"]
+
+    def job() -> dict:  # type: ignore[type-arg]
+        return api.get(f"/api/v1/exports/{job_id}").json()
 
     log = tmp_path / "worker.log"
-    with worker_process(env, log, queues="cpu") as worker:
-        for job_id in (fresh, orphan.id):
-            done = wait_for(
-                lambda job_id=job_id: api.get(f"/api/v1/exports/{job_id}").json(),
-                lambda j: j["status"] in ("succeeded", "failed"),
-                timeout=60,
-                log=log,
-            )
-            assert (done["status"], done["done"], done["error"]) == ("succeeded", IMAGES, "")
-        torch_maps = _mapped_torch(worker.pid)
+    # The 20th image's read waits, as on a stalled disk: the kill lands mid-zip.
+    with _stalled(store, originals[19]), worker_process(env, log, queues="cpu") as first:
+        wait_for(job, lambda j: j["status"] == "running", timeout=60, log=log)
+        torch_maps = _mapped_torch(first.pid)  # a light worker, busy with its export
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
     assert not torch_maps, torch_maps
-    assert f"export {orphan.id} lost its worker; sending it again" in log.read_text()
+    interrupted = job()
+    assert interrupted["status"] == "running" and interrupted["size_bytes"] == 0, interrupted
+    early = api.get(f"/api/v1/exports/{job_id}/download")
+    assert early.status_code == 409 and "running" in early.json()["detail"]
 
-    for job_id, fmt in ((fresh, "sharegpt"), (orphan.id, "jsonl")):
-        download = api.get(f"/api/v1/exports/{job_id}/download")
-        assert download.status_code == 200, download.text
-        inline = api.get(f"/api/v1/brands/maison/export?format={fmt}")
-        assert _members(download.content) == _members(inline.content)
+    with worker_process(env, log, queues="cpu") as second:
+        done = wait_for(job, lambda j: j["status"] in ("succeeded", "failed"), timeout=60, log=log)
+        assert not _mapped_torch(second.pid)
+    assert (done["status"], done["done"], done["total"], done["error"]) == (
+        "succeeded",
+        IMAGES,
+        IMAGES,
+        "",
+    )
+    assert f"export {job_id} lost its worker; sending it again" in log.read_text()
     session.commit()
-    attempts = select(ExportJob.attempt).where(ExportJob.id == orphan.id)
-    assert session.scalar(attempts) == 2  # taken over once
+    assert session.scalar(select(ExportJob.attempt).where(ExportJob.id == job_id)) == 2
+
+    download = api.get(f"/api/v1/exports/{job_id}/download")
+    assert download.status_code == 200, download.text
+    inline = api.get("/api/v1/brands/maison/export?format=sharegpt")
+    assert _members(download.content) == _members(inline.content)
+    brand_id = session.scalar(select(ExportJob.brand_id).where(ExportJob.id == job_id))
+    zips = [k for k in store.list_keys() if "/exports/" in k]
+    assert zips == [f"brands/{brand_id}/exports/{job_id}.zip"], "one zip, nothing left over"
