@@ -21,6 +21,7 @@ pages = APIRouter(include_in_schema=False)
 def _queue(
     request: Request, session: Session, access: BrandAccess, body: ExportCreate
 ) -> ExportJob:
+    """Queue the export (sent once the request commits) and audit who asked for it."""
     job = export_create(
         session=session,
         jobs=request.app.state.celery,
