@@ -270,23 +270,31 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     s = settings_resolve(spec.get("preset", PRESET), overrides | spec["overrides"])
     examples = examples_read(Path(spec["data"]))
     train = plain_train if spec["path"] == "plain" else atelier_train
-    start = time.perf_counter()
+    start, before = time.perf_counter(), own_peak()
     with tempfile.TemporaryDirectory() as out:
         figures: dict[str, Any] = train(spec["model"], examples, s, Path(out))
-    kib = 1 if sys.platform == "darwin" else 1024
     cuda = torch.cuda.is_available()
     figures |= {
         # On the CPU: this process's peak RSS and its DataLoader workers' own pages.
         "peak_bytes": (
             torch.cuda.max_memory_allocated()
             if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
-            + figures.get("helpers_bytes", 0)
+            else max(before, own_peak()) + figures.get("helpers_bytes", 0)
         ),
         "total_seconds": time.perf_counter() - start,
         "load": os.getloadavg()[0],
     }
     return figures
+
+
+def own_peak() -> int:
+    """This process's peak RSS so far: Linux's VmHWM (getrusage's would count the parent's
+    across fork and exec; qlora_train resets it when it starts, hence the max taken above)."""
+    if sys.platform != "linux":
+        kib = 1 if sys.platform == "darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(x for x in status if x.startswith("VmHWM")).split()[1]) * 1024
 
 
 def measure(case: Case, spec: dict[str, Any]) -> dict[str, Any]:
