@@ -14,6 +14,10 @@ alternate, and each figure is the median of `--repeat`: tokens/s (non-padding to
 tokens included, over the training loop), samples/s, peak memory (RSS on the CPU,
 `torch.cuda.max_memory_allocated` on a GPU) and padding's share of the tokens in the batches.
 Atelier's optimisations (TrainSettings fields) are measured each against Atelier's defaults.
+Every Atelier case trains what the plain recipe trains, the adapters: the one-click's answer
+tokens (`answer_tokens`, rows of the embeddings and the head besides) are a case of their own.
+`--profile` runs the two recipes under torch.profiler instead and prints a step's parts and the
+ops of most self time, each as a share of the step.
 """
 
 import argparse
