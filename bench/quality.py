@@ -206,7 +206,7 @@ def _truth(s: TrainSettings, p: Photo) -> str:
     return answer_format(s.task, p.product.brand_caption, sorted(p.product.tags))
 
 
-def _overrides(spec: str) -> dict[str, object]:
+def overrides_of(spec: str) -> dict[str, object]:
     """ "key=value,key=value" -> overrides; values read as JSON where they are JSON."""
     overrides: dict[str, object] = {}
     for pair in filter(None, spec.split(",")):
@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     new = [Photo(product_render(p), p) for p in photos_new(args.new)]
     table, timings = [], []
     for spec in args.sweep:
-        overrides = _overrides(spec)
+        overrides = overrides_of(spec)
         products = int(overrides.pop("products", DEMO_PRODUCTS))  # type: ignore[call-overload]
         s = settings_resolve(args.preset, {"task": args.task, **overrides})
         train, validation = demo_brand(products)

@@ -14,6 +14,10 @@ alternate, and each figure is the median of `--repeat`: tokens/s (non-padding to
 tokens included, over the training loop), samples/s, peak memory (RSS on the CPU,
 `torch.cuda.max_memory_allocated` on a GPU) and padding's share of the tokens in the batches.
 Atelier's optimisations (TrainSettings fields) are measured each against Atelier's defaults.
+Every Atelier case trains what the plain recipe trains, the adapters: the one-click's answer
+tokens (`answer_tokens`, rows of the embeddings and the head besides) are a case of their own.
+`--profile` runs the two recipes under torch.profiler instead and prints a step's parts and the
+ops of most self time, each as a share of the step.
 """
 
 import argparse
@@ -32,6 +36,7 @@ from typing import Any
 from app.config import ROOT, settings
 from app.runs.answers import answer_format
 from app.threads import threads_env
+from bench.quality import overrides_of
 
 PRESET, TASK = "quick-demo", "caption+tags"  # the one-click run
 
@@ -54,7 +59,13 @@ TOGGLES = [
     Case("  optim adamw_torch (not fused)", "atelier", {"optim": "adamw_torch"}),
     Case("  optim paged_adamw_8bit", "atelier", {"optim": "paged_adamw_8bit"}),
     Case("  dataloader_workers 1 (not 0)", "atelier", {"dataloader_workers": 1}),
+    # Not an optimisation: the one-click's answer tokens, trained besides the adapters.
+    Case("  answer_tokens (the one-click's)", "atelier", {"answer_tokens": True}),
 ]
+
+
+# Profiled besides the two: work only Atelier's one-click does, and a cost both recipes share.
+PROFILED = [TOGGLES[-1], Case("  lora_dropout 0 (not 0.05)", "atelier", {"lora_dropout": 0.0})]
 
 
 def examples_write(folder: Path, side: int = 256, limit: int | None = None) -> int:
@@ -84,7 +95,9 @@ def examples_read(folder: Path) -> list[Any]:
     return [Example(Image.open(folder / r["file"]).convert("RGB"), r["answer"]) for r in rows]
 
 
-def plain_train(model: str, examples: list[Any], s: Any, out: Path) -> dict[str, float]:
+def plain_train(
+    model: str, examples: list[Any], s: Any, out: Path, extra: list[Any]
+) -> dict[str, float]:
     """The tutorial recipe, step by step; its figures as `atelier_train` reports them."""
     import torch
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -173,7 +186,7 @@ def plain_train(model: str, examples: list[Any], s: Any, out: Path) -> dict[str,
         args=args,
         train_dataset=examples,
         data_collator=collate,
-        callbacks=[meter, probe],
+        callbacks=[meter, probe, *extra],
     )
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
@@ -221,6 +234,110 @@ def _probe() -> Any:
     return Probe()
 
 
+PROFILE_SKIP = 3  # steps left out of a profile: the first ones warm up the allocator and caches
+# A step's parts in a profile: the ranges each is made of (key prefixes of torch.profiler's
+# events, their inclusive time). The two forwards are ranges the profiler's callback opens.
+PROFILE_PARTS = {
+    "batch (DataLoader and collator)": "enumerate(DataLoader)",
+    "vision tower and connector, forward": "## vision",
+    "language model, forward": "## language",
+    "backward": "autograd::engine::evaluate_function",
+    "optimizer step": "Optimizer.step",
+}
+# The modules the two ranges wrap, by the end of their names (Idefics3's, LLaVA's, Qwen2-VL's).
+PROFILE_MODULES = {
+    "## vision": ("vision_model", "vision_tower", "visual"),
+    "## language": ("text_model", "language_model"),
+}
+
+
+def _profiler(skip: int) -> Any:
+    """A callback that profiles the training loop after its first `skip` steps to its last
+    (torch.profiler, CPU; batches, forward, backward and optimizer steps, not the start or the
+    saving) and keeps, per step, the time of each part and of the ops of most self time."""
+    from torch.autograd.profiler import record_function
+    from torch.profiler import ProfilerActivity, profile
+    from transformers import TrainerCallback
+
+    def ranged(module: Any, name: str) -> None:
+        opened: list[Any] = []
+
+        def enter(*_: Any) -> None:
+            opened.append(record_function(name))
+            opened[-1].__enter__()
+
+        module.register_forward_pre_hook(enter)
+        module.register_forward_hook(lambda *_: opened.pop().__exit__(None, None, None))
+
+    class Profiler(TrainerCallback):
+        figures: dict[str, Any] | None = None  # when the last step ends
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            named = sorted(kw["model"].named_modules(), key=lambda item: len(item[0]))
+            for name, ends in PROFILE_MODULES.items():
+                ranged(next(m for n, m in named if n.endswith(ends)), name)
+
+        def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
+            if state.global_step == skip:
+                self.profile = profile(activities=[ProfilerActivity.CPU])
+                self.profile.__enter__()
+                self.start, self.tokens = time.perf_counter(), state.num_input_tokens_seen
+            elif state.global_step == state.max_steps and state.global_step > skip:
+                seconds = time.perf_counter() - self.start  # not the profiler's own ending
+                self.profile.__exit__(None, None, None)
+                steps = state.global_step - skip
+                self.figures = _profile_figures(self.profile.key_averages(), steps, seconds)
+                self.figures["tokens"] = (state.num_input_tokens_seen - self.tokens) / steps
+
+    return Profiler()
+
+
+def _profile_figures(events: Any, steps: int, seconds: float) -> dict[str, Any]:
+    """Milliseconds per step: the step (wall), each part (inclusive) and the 40 ops of most
+    self time (the op's own, its callees' left out), most first."""
+
+    def ms(us: float) -> float:
+        return us / steps / 1000
+
+    top = sorted(events, key=lambda e: -e.self_cpu_time_total)[:40]
+    return {
+        "steps": steps,
+        "step": seconds / steps * 1000,
+        "parts": {
+            part: ms(sum(e.cpu_time_total for e in events if e.key.startswith(prefix)))
+            for part, prefix in PROFILE_PARTS.items()
+        },
+        "ops": {e.key: ms(e.self_cpu_time_total) for e in top},
+    }
+
+
+def profile_tables(figures: dict[str, dict[str, Any]]) -> list[str]:
+    """The profiles of the cases side by side, as Markdown: a step's parts, then the ops of
+    most self time (each case's top 10), each in ms per step and as a share of the step."""
+    cases = list(figures.items())
+    head = " | ".join(f"{label.strip()} ms | share" for label, _ in cases)
+    rule = "| --- " * (1 + 2 * len(cases)) + "|"
+
+    def row(name: str, values: list[float]) -> str:
+        cells = " | ".join(
+            f"{v:.1f} | {v / f['step']:.0%}" for v, (_, f) in zip(values, cases, strict=True)
+        )
+        return f"| {name} | {cells} |"
+
+    tokens = " | ".join(f"{f['tokens']:,.0f} | " for _, f in cases)
+    rows = [f"| part of a step | {head} |", rule, f"| tokens a step (not padding) | {tokens}|"]
+    rows.append(row("whole step (wall)", [f["step"] for _, f in cases]))
+    for part in PROFILE_PARTS:
+        rows.append(row(part, [f["parts"][part] for _, f in cases]))
+    rest = [f["step"] - sum(f["parts"].values()) for _, f in cases]
+    rows.append(row("the rest (the Trainer's own work)", rest))
+    ops = list(dict.fromkeys(op for _, f in cases for op in list(f["ops"])[:10]))
+    ops.sort(key=lambda op: -max(f["ops"].get(op, 0.0) for _, f in cases))
+    rows += ["", f"| op (self time) | {head} |", rule]
+    rows += [row(f"`{op}`", [f["ops"].get(op, 0.0) for _, f in cases]) for op in ops]
+    return rows
+
+
 def _meter() -> Any:
     from transformers import TrainerCallback
 
@@ -234,12 +351,14 @@ def _meter() -> Any:
     return Meter()
 
 
-def atelier_train(model: str, examples: list[Any], s: Any, out: Path) -> dict[str, Any]:
+def atelier_train(
+    model: str, examples: list[Any], s: Any, out: Path, extra: list[Any]
+) -> dict[str, Any]:
     from worker.train import qlora_train
 
     probe = _probe()
     result = qlora_train(
-        base=model, revision=None, examples=examples, s=s, output_dir=out, callbacks=[probe]
+        base=model, revision=None, examples=examples, s=s, output_dir=out, callbacks=[probe, *extra]
     )
     return {
         "helpers_bytes": probe.helpers_peak,
@@ -260,33 +379,49 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from app.runs.settings import settings_resolve
 
     # Atelier's throughput settings as TrainSettings defaults them: the one-click preset turns
-    # length grouping off for the demo's quality (app/runs/settings.py), not for speed.
+    # length grouping off for the demo's quality (app/runs/settings.py), not for speed; and it
+    # trains the answer tokens' embedding and head rows besides the adapters (answer_tokens),
+    # more work than the plain recipe's, measured as a case of its own.
     overrides = {
         "task": TASK,
         "max_steps": spec["steps"],
         "checkpoint_steps": 100_000,
         "group_by_length": True,
+        "answer_tokens": False,
     }
     s = settings_resolve(spec.get("preset", PRESET), overrides | spec["overrides"])
     examples = examples_read(Path(spec["data"]))
     train = plain_train if spec["path"] == "plain" else atelier_train
-    start = time.perf_counter()
+    profiler = _profiler(skip=PROFILE_SKIP) if spec.get("profile") else None
+    start, before = time.perf_counter(), own_peak()
     with tempfile.TemporaryDirectory() as out:
-        figures: dict[str, Any] = train(spec["model"], examples, s, Path(out))
-    kib = 1 if sys.platform == "darwin" else 1024
+        figures: dict[str, Any] = train(
+            spec["model"], examples, s, Path(out), [profiler] if profiler else []
+        )
+    if profiler:
+        figures["profile"] = profiler.figures
     cuda = torch.cuda.is_available()
     figures |= {
         # On the CPU: this process's peak RSS and its DataLoader workers' own pages.
         "peak_bytes": (
             torch.cuda.max_memory_allocated()
             if cuda
-            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
-            + figures.get("helpers_bytes", 0)
+            else max(before, own_peak()) + figures.get("helpers_bytes", 0)
         ),
         "total_seconds": time.perf_counter() - start,
         "load": os.getloadavg()[0],
     }
     return figures
+
+
+def own_peak() -> int:
+    """This process's peak RSS so far: Linux's VmHWM (getrusage's would count the parent's
+    across fork and exec; qlora_train resets it when it starts, hence the max taken above)."""
+    if sys.platform != "linux":
+        kib = 1 if sys.platform == "darwin" else 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(x for x in status if x.startswith("VmHWM")).split()[1]) * 1024
 
 
 def measure(case: Case, spec: dict[str, Any]) -> dict[str, Any]:
@@ -419,9 +554,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--components", action="store_true", help="time a step's parts instead, in this process"
     )
+    parser.add_argument(
+        "--also",
+        nargs="*",
+        default=[],
+        metavar="KEY=VALUE,...",
+        help="more cases: Atelier's defaults with these settings over them",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help=f"profile the baseline and Atelier's defaults instead (torch.profiler, CPU; the "
+        f"steps after the first {PROFILE_SKIP}; 15 steps unless given)",
+    )
     args = parser.parse_args(argv)
     cases = [BASELINE, ATELIER] if args.quick else [BASELINE, ATELIER, *TOGGLES]
-    steps = args.steps or (20 if args.quick else 30)
+    cases = [BASELINE, ATELIER, *PROFILED] if args.profile else cases
+    cases += [Case(f"  {spec}", "atelier", overrides_of(spec)) for spec in args.also]
+    steps = args.steps or (20 if args.quick else 15 if args.profile else 30)
     repeat = args.repeat or 1
 
     from app.basemodels.models import DEMO_MODEL_SOURCE
@@ -430,6 +580,14 @@ def main(argv: list[str] | None = None) -> None:
         count = examples_write(Path(data))
         spec = {"model": str(ROOT / DEMO_MODEL_SOURCE), "data": data, "steps": steps}
         print(f"training: {PRESET}, task {TASK}, {count} demo photos, {steps} steps, x{repeat}")
+        if args.profile:
+            profiles = {c.label: measure(c, spec | {"profile": True})["profile"] for c in cases}
+            print(
+                f"\nms per step over steps {PROFILE_SKIP + 1} to {steps}, profiler on; load "
+                f"{os.getloadavg()[0]:.1f} now"
+            )
+            print("\n".join(profile_tables(profiles)))
+            return
         figures = run_cases(cases, spec, repeat) if not args.components else {}
         parts = components(Path(data)) if args.components else []
     if parts:

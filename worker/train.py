@@ -30,6 +30,7 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
+from transformers.trainer_callback import PrinterCallback
 from transformers.trainer_utils import get_last_checkpoint
 
 from app.runs.settings import TrainSettings
@@ -58,7 +59,7 @@ class TrainResult:
     total_params: int
     base_weight_bytes_4bit: int  # the frozen base parameters as they lie in memory
     base_weight_bytes_16bit: int  # the same parameters at 2 bytes each
-    peak_rss_bytes: int  # of the whole process, since it started
+    peak_rss_bytes: int  # of the process over this call, model loading included (`PeakRss`)
     cuda_max_allocated_bytes: int | None
     adapter_bytes: int
     wall_seconds: float  # of the training loop, this call
@@ -70,6 +71,29 @@ class TrainResult:
     image_tokens_mean: float = 0.0
     padding_share: float = 0.0  # padding's share of the tokens in the training batches
     fallbacks: tuple[str, ...] = ()  # settings asked for that this machine could not honour
+
+
+class PeakRss:
+    """The process's peak RSS from now on. On Linux the kernel's high-water mark, reset here: a
+    worker that runs jobs one after another in its own process would otherwise report the
+    largest of them all, its resident models' included. Where it cannot be reset, the process's
+    lifetime peak (an upper bound)."""
+
+    STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+    def __init__(self) -> None:
+        try:
+            self.CLEAR_REFS.write_text("5")  # 5: reset the high-water mark to the current RSS
+            self.reset = True
+        except OSError:
+            self.reset = False
+
+    def peak(self) -> int:
+        if self.reset:  # VmHWM, unlike ru_maxrss, does not keep a peak from before an exec
+            line = next(x for x in self.STATUS.read_text().splitlines() if x.startswith("VmHWM"))
+            return int(line.split()[1]) * 1024  # "VmHWM:  123456 kB"
+        kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes there, else KiB
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
 
 
 def base_load(
@@ -218,6 +242,7 @@ def qlora_train(
 ) -> TrainResult:
     """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter. With
     `s.eval_steps` and `validation` examples, it is the checkpoint of lowest validation loss."""
+    peak = PeakRss()
     set_seed(s.seed)  # before the adapters are initialised
     fallbacks = tuple(reason for reason in [liger_fallback(s)] if reason)
     for reason in fallbacks:
@@ -247,6 +272,8 @@ def qlora_train(
         callbacks=[meter, *callbacks],
         lengths=collator.lengths(examples) if s.group_by_length else None,
     )
+    # With tqdm off, the Trainer prints every log dict to stdout; progress goes to the run's row.
+    trainer.remove_callback(PrinterCallback)
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     adapter_dir = output_dir / "adapter"
     model.save_pretrained(str(adapter_dir))
@@ -254,7 +281,10 @@ def qlora_train(
         model, trainer.state, meter, s, adapter_dir, output.training_loss, collator.image_tokens
     )
     return replace(
-        result, padding_share=trainer.padding / max(trainer.tokens, 1), fallbacks=fallbacks
+        result,
+        peak_rss_bytes=peak.peak(),
+        padding_share=trainer.padding / max(trainer.tokens, 1),
+        fallbacks=fallbacks,
     )
 
 
@@ -272,7 +302,6 @@ def _result(
     samples = (state.global_step - meter.start_step) * s.batch_size * s.grad_accum
     tokens = state.num_input_tokens_seen - meter.start_tokens
     seconds = max(meter.seconds, 1e-9)
-    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes there, KiB on Linux
     return TrainResult(
         adapter_dir=adapter_dir,
         steps=state.global_step,
@@ -281,7 +310,7 @@ def _result(
         total_params=total,
         base_weight_bytes_4bit=sum(p.numel() * p.element_size() for p in frozen),
         base_weight_bytes_16bit=(total - trainable) * 2,
-        peak_rss_bytes=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib,
+        peak_rss_bytes=0,  # qlora_train's to fill in: it measures the whole call
         cuda_max_allocated_bytes=(
             torch.cuda.max_memory_allocated() if torch.cuda.is_available() else None
         ),

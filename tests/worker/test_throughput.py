@@ -121,3 +121,31 @@ def test_a_tiling_processor_enlarges_no_image_past_the_cap(
         return int(batch["pixel_values"].shape[1])
 
     assert (tiles(False), tiles(True)) == (17, 5)
+
+
+def test_the_training_profile_splits_a_step_into_its_parts(
+    model_dirs: dict[Family, Path], examples: list[Example], tmp_path: Path
+) -> None:
+    # `python -m bench training --profile`'s callback, on a tiny Idefics3: every part is found
+    # (the forward hooks found both towers), each part is within the step, and the ops are the
+    # step's own.
+    from bench.training import PROFILE_PARTS, _profiler, profile_tables
+
+    profiler = _profiler(skip=1)
+    s = tiny_settings(max_steps=4, checkpoint_steps=100)
+    qlora_train(
+        base=str(model_dirs["idefics3"]),
+        revision=None,
+        examples=examples,
+        s=s,
+        output_dir=tmp_path,
+        callbacks=[profiler],
+    )
+    f = profiler.figures
+    assert f["steps"] == 3 and f["tokens"] > 0
+    assert set(f["parts"]) == set(PROFILE_PARTS)
+    assert all(0 < ms < f["step"] for ms in f["parts"].values()), f
+    assert sum(f["parts"].values()) < f["step"] * 1.05  # disjoint ranges, the rest the Trainer's
+    assert "aten::mm" in f["ops"] and list(f["ops"].values()) == sorted(f["ops"].values())[::-1]
+    table = profile_tables({"plain": f, "atelier": f})
+    assert table[2].startswith("| tokens a step (not padding) |") and "| 100% |" in table[3]

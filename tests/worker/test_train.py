@@ -1,9 +1,12 @@
 """QLoRA on tiny models of three families: 4-bit loading, one training path for all, loss that
 goes down, an adapter that reloads in plain transformers, and resuming from a checkpoint."""
 
+import resource
+import sys
 from pathlib import Path
 
 import bitsandbytes as bnb
+import psutil
 import pytest
 import torch
 from peft import PeftModel, get_peft_model
@@ -98,6 +101,29 @@ def test_result_reports_sizes_and_speed(overfit: Overfit) -> None:
     assert 0 < r.train_loss < 10
     # Idefics3 pools a 32x32 image's 16 patches 2 by 2: 4 <image> tokens, for every image.
     assert r.image_tokens_max == r.image_tokens_mean == 4
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the peak is reset through /proc")
+def test_peak_rss_is_the_calls_own_and_training_prints_nothing(
+    model_dirs: dict[Family, Path],
+    examples: list[Example],
+    tmp_path: Path,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    # A worker runs job after job in one process: an earlier job's peak, since freed, is not
+    # this run's. And the Trainer's log dicts ({'loss': ...}) no longer land on stdout.
+    ballast = b"\x01" * (512 * 2**20)
+    del ballast
+    lifetime = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    r = qlora_train(
+        base=str(model_dirs["idefics3"]),
+        revision=None,
+        examples=examples,
+        s=tiny_settings(max_steps=2, logging_steps=1, checkpoint_steps=100),
+        output_dir=tmp_path,
+    )
+    assert psutil.Process().memory_info().rss <= r.peak_rss_bytes < lifetime - 256 * 2**20
+    assert capfd.readouterr().out == ""
 
 
 def test_saved_adapter_reloads_in_plain_transformers(overfit: Overfit) -> None:
