@@ -32,8 +32,8 @@ from app.runs.models import Run
 from app.runs.settings import TrainSettings, train_settings_of
 from app.styleguides.glossary import GuideTerms
 from app.styleguides.service import styleguide_terms
-from worker.context import folder_fetch, sessions, store, worker_identity
-from worker.lease import Lease
+from worker.context import folder_fetch, sessions, store
+from worker.lease import Lease, lease_take
 
 if TYPE_CHECKING:
     from worker.resident import Loaded
@@ -110,11 +110,8 @@ class JobInputs:
 def autotag_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
     """Claim the job, suggest for each asset it has not done yet, record the outcome; once
     `stopping` is set, give it up after the current batch, to be resumed."""
-    lease = Lease(sessions(), AutotagJob, job_id, worker_identity(), settings.RUN_LEASE_SECONDS)
-    if not lease.claim():
-        log.info("auto-tag job %s is not ours to do (finished, cancelled or leased)", job_id)
+    if (lease := lease_take(AutotagJob, job_id, "auto-tag job")) is None:
         return
-    lease.start_heartbeat()
     try:
         _autotag(job_id, lease, stopping or threading.Event())
     except Exception as exc:  # recorded on the job: the page says why

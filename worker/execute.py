@@ -33,9 +33,8 @@ from worker.context import (
     folder_store,
     sessions,
     store,
-    worker_identity,
 )
-from worker.lease import Lease, log_append
+from worker.lease import Lease, lease_take, log_append
 
 if TYPE_CHECKING:
     from worker.train import TrainResult
@@ -60,14 +59,13 @@ class RunJob:
 def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None:
     """Claim the run, train it (resuming from its last checkpoint), record the outcome; once
     `stopping` is set, give it up at the next step, to be resumed (see `worker.lease.orphans`)."""
-    lease = Lease(sessions(), Run, run_id, worker_identity(), settings.RUN_LEASE_SECONDS)
-    if not lease.claim():
-        log.info("run %s is not ours to do (finished, cancelled or leased)", run_id)
+    if (lease := lease_take(Run, run_id, "run")) is None:
         return
-    lease.start_heartbeat()
     workdir = settings.WORK_DIR / f"run-{run_id}-{uuid.uuid4().hex[:6]}"
     try:
-        if _too_many_attempts(run_id):
+        if lease.worn_out():
+            summary = f"The run was interrupted {lease.attempt - 1} times and was not tried again."
+            _finish(run_id, RunStatus.failed, summary=summary)
             return
         _train(run_id, lease, workdir, stopping or threading.Event())
     except Exception as exc:  # recorded on the run: users see a sentence, admins the trace
@@ -78,19 +76,6 @@ def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None
     finally:
         lease.release()
         shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _too_many_attempts(run_id: int) -> bool:
-    with sessions().begin() as session:
-        attempt = session.get_one(Run, run_id).attempt
-    if attempt <= settings.RUN_MAX_ATTEMPTS:
-        return False
-    _finish(
-        run_id,
-        RunStatus.failed,
-        summary=f"The run was interrupted {attempt - 1} times and was not tried again.",
-    )
-    return True
 
 
 def _train(run_id: int, lease: Lease, workdir: Path, stopping: threading.Event) -> None:

@@ -23,8 +23,8 @@ from app.exports.service import export_finish, export_key, export_plan, exports_
 from app.interchange.service import export_manifests, export_write
 from app.leases import JobStatus
 from app.runs.settings import DEFAULT_INSTRUCTION
-from worker.context import sessions, store, worker_identity
-from worker.lease import Lease
+from worker.context import sessions, store
+from worker.lease import Lease, lease_take
 
 log = logging.getLogger(__name__)
 PROGRESS_SECONDS = 0.5  # the row's count of images written moves at most this often
@@ -37,13 +37,12 @@ class _GivenUp(Exception):
 def export_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
     """Claim the job, build the zip, keep it in the store, record the outcome; once `stopping`
     is set, give it up at the next image, to be started over by the next worker."""
-    lease = Lease(sessions(), ExportJob, job_id, worker_identity(), settings.RUN_LEASE_SECONDS)
-    if not lease.claim():
-        log.info("export %s is not ours to do (finished or leased)", job_id)
+    if (lease := lease_take(ExportJob, job_id, "export")) is None:
         return
-    lease.start_heartbeat()
     try:
-        if _too_many_attempts(job_id):
+        if lease.worn_out():
+            why = f"interrupted {lease.attempt - 1} times and not tried again"
+            _finish(job_id, JobStatus.failed, why)
             return
         _export(job_id, lease, stopping or threading.Event())
     except _GivenUp:
@@ -55,16 +54,6 @@ def export_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
         _finish(job_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
     finally:
         lease.release()
-
-
-def _too_many_attempts(job_id: int) -> bool:
-    """Fail an export whose workers died or stopped `RUN_MAX_ATTEMPTS` times."""
-    with sessions()() as session:
-        attempt = session.get_one(ExportJob, job_id).attempt
-    if attempt <= settings.RUN_MAX_ATTEMPTS:
-        return False
-    _finish(job_id, JobStatus.failed, f"interrupted {attempt - 1} times and not tried again")
-    return True
 
 
 def _export(job_id: int, lease: Lease, stopping: threading.Event) -> None:

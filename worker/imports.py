@@ -27,8 +27,8 @@ from app.imports.service import (
 )
 from app.leases import JobStatus
 from worker.celery_app import app as celery
-from worker.context import blob_spooled, sessions, store, worker_identity
-from worker.lease import Lease
+from worker.context import blob_spooled, sessions, store
+from worker.lease import Lease, lease_take
 
 log = logging.getLogger(__name__)
 # Entries checked before they are written in one transaction: fewer commits (each a sync to
@@ -40,13 +40,12 @@ BATCH_BYTES = 64 * 1024**2
 def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> None:
     """Claim the job, ingest the members it has not answered yet, record the outcome; once
     `stopping` is set, give it up after the current transaction, to be resumed."""
-    lease = Lease(sessions(), ImportJob, job_id, worker_identity(), settings.RUN_LEASE_SECONDS)
-    if not lease.claim():
-        log.info("import %s is not ours to do (finished or leased)", job_id)
+    if (lease := lease_take(ImportJob, job_id, "import")) is None:
         return
-    lease.start_heartbeat()
     try:
-        if _too_many_attempts(job_id):
+        if lease.worn_out():
+            why = f"interrupted {lease.attempt - 1} times and not tried again"
+            _finish(job_id, JobStatus.failed, why)
             return
         if _import(job_id, lease, stopping or threading.Event()):
             _finish(job_id, JobStatus.succeeded)
@@ -59,17 +58,6 @@ def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
         _finish(job_id, JobStatus.failed, f"{type(exc).__name__}: {exc}")
     finally:
         lease.release()
-
-
-def _too_many_attempts(job_id: int) -> bool:
-    """Fail an import whose workers died or stopped `RUN_MAX_ATTEMPTS` times: a member that
-    kills the worker would otherwise be tried for ever."""
-    with sessions()() as session:
-        attempt = session.get_one(ImportJob, job_id).attempt
-    if attempt <= settings.RUN_MAX_ATTEMPTS:
-        return False
-    _finish(job_id, JobStatus.failed, f"interrupted {attempt - 1} times and not tried again")
-    return True
 
 
 def _import(job_id: int, lease: Lease, stopping: threading.Event) -> bool:

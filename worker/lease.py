@@ -1,6 +1,7 @@
 """The right to work on a run, an auto-tag job, an import or an export, held by one worker at
 a time; a run's log."""
 
+import logging
 import threading
 from datetime import timedelta
 
@@ -8,12 +9,15 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.autotag.models import AutotagJob
+from app.config import settings
 from app.db import utcnow
 from app.exports.models import ExportJob
 from app.imports.models import ImportJob
 from app.leases import JobStatus
 from app.runs.models import Run
+from worker.context import sessions, worker_identity
 
+log = logging.getLogger(__name__)
 LOG_LINES = 400  # the run's log keeps its latest lines
 
 
@@ -34,6 +38,7 @@ class Lease:
     ) -> None:
         self.sessions, self.table, self.row_id = sessions, table, row_id
         self.owner, self.seconds = owner, seconds
+        self.attempt = 0  # this worker's attempt at the row, once claimed
         self.lost = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -42,7 +47,7 @@ class Lease:
         """Take the row if it is queued, or running under a lease that has run out."""
         now, t = utcnow(), self.table
         with self.sessions.begin() as session:
-            result = session.execute(
+            attempt = session.scalar(
                 update(t)
                 .where(
                     t.id == self.row_id,
@@ -57,8 +62,15 @@ class Lease:
                     status=JobStatus.running,
                     started_at=func.coalesce(t.started_at, now),
                 )
+                .returning(t.attempt)
             )
-        return result.rowcount == 1  # type: ignore[attr-defined]
+        self.attempt = attempt or 0
+        return attempt is not None
+
+    def worn_out(self) -> bool:
+        """Whether workers died or stopped on this row `RUN_MAX_ATTEMPTS` times already: it is
+        not tried again (a step or a file that kills the worker would be tried for ever)."""
+        return self.attempt > settings.RUN_MAX_ATTEMPTS
 
     def renew(self) -> bool:
         t = self.table
@@ -92,6 +104,18 @@ class Lease:
                 .where(t.id == self.row_id, t.lease_owner == self.owner)
                 .values(lease_owner="", lease_expires_at=None)
             )
+
+
+def lease_take(table: LeasedTable, row_id: int, what: str) -> Lease | None:
+    """This worker's lease on the row, its heartbeat started; None, and a line in the log,
+    when the row is not ours to do (finished, cancelled, or leased by a live worker). The
+    caller releases it."""
+    lease = Lease(sessions(), table, row_id, worker_identity(), settings.RUN_LEASE_SECONDS)
+    if not lease.claim():
+        log.info("%s %s is not ours to do (finished, cancelled or leased)", what, row_id)
+        return None
+    lease.start_heartbeat()
+    return lease
 
 
 def orphans(sessions: sessionmaker[Session], table: LeasedTable) -> list[int]:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.autotag.models import AutotagJob
 from app.basemodels.service import basemodel_default
 from app.brands.service import brand_create
+from app.config import settings
 from app.datasets.models import DatasetVersion
 from app.db import make_engine, make_sessionmaker, utcnow
 from app.leases import JobStatus
@@ -154,3 +155,25 @@ def test_a_row_queued_past_the_deadline_is_resent_once_per_deadline(
     _set(sessions, table, row_id, sent_at=utcnow() - timedelta(seconds=61))
     assert Lease(sessions, table, row_id, "w", 30).claim()
     assert unclaimed(sessions, table, 60) == [], "a claimed row is the lease's business"
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.__tablename__)
+def test_a_claim_knows_its_attempt_and_the_attempt_past_the_limit_is_worn_out(
+    sessions: sessionmaker[Session], table: LeasedTable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(settings, "RUN_MAX_ATTEMPTS", 2)
+    row_id = _row(sessions, table)
+    leases = []
+    for owner in ("worker-a", "worker-b", "worker-c"):
+        lease = Lease(sessions, table, row_id, owner, 60)
+        assert lease.claim()
+        leases.append(lease)
+        _set(sessions, table, row_id, lease_expires_at=utcnow() - timedelta(seconds=1))
+    assert [(lease.attempt, lease.worn_out()) for lease in leases] == [
+        (1, False),
+        (2, False),
+        (3, True),
+    ]
+    refused = Lease(sessions, table, row_id, "worker-d", 60)
+    _set(sessions, table, row_id, status=JobStatus.failed)
+    assert not refused.claim() and refused.attempt == 0
