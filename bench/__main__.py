@@ -3,17 +3,15 @@
 `python -m bench` (all) runs each benchmark at the size given below, chosen so that all of them
 take under 15 minutes on the project's 2-core machine; `python -m bench NAME` runs one at its
 own defaults (often larger). Every run writes what it printed to bench/RESULTS.md, one section
-per benchmark with the machine, the date and the command, replacing that benchmark's last one.
+per benchmark with the machine, the date and the command, replacing that benchmark's last run
+and keeping the notes written below it (bench/results.py).
 """
 
 import contextlib
 import io
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import (
@@ -28,6 +26,7 @@ from bench import (
     memory,
     metrics,
     quality,
+    results,
     scaling,
     training,
 )
@@ -78,29 +77,6 @@ class _Tee(io.TextIOBase):
         return self.kept.write(text)
 
 
-def _machine() -> str:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = " / ".join(f"{x:.1f}" for x in os.getloadavg())
-    return f"{platform.machine()}, {cores} cores, {platform.python_version()}, load {load}"
-
-
-def _record(name: str, argv: list[str], printed: str, seconds: float) -> None:
-    """Put this benchmark's section into RESULTS.md, in place of its last one."""
-    sections: dict[str, str] = {}
-    head = "# Benchmark results\n\nWritten by `python -m bench` (see bench/__main__.py).\n"
-    if RESULTS.exists():
-        for part in RESULTS.read_text().split("\n## ")[1:]:
-            title, _, body = part.partition("\n")
-            sections[title.strip()] = body.rstrip() + "\n"
-    command = " ".join(["python -m bench", name, *argv])
-    sections[name] = (
-        f"\n- command: `{command}`\n- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n"
-        f"- machine: {_machine()}\n- took: {seconds:.0f} s\n\n```\n{printed.rstrip()}\n```\n"
-    )
-    order = [n for n in [*BENCHMARKS, *EXTRA] if n in sections]
-    RESULTS.write_text(head + "".join(f"\n## {n}\n{sections[n]}" for n in order))
-
-
 def run(name: str, argv: list[str]) -> float:
     tee = _Tee(sys.stdout)  # type: ignore[arg-type]
     started = time.perf_counter()
@@ -108,7 +84,9 @@ def run(name: str, argv: list[str]) -> float:
         {**BENCHMARKS, **EXTRA}[name](argv)
     seconds = time.perf_counter() - started
     if "--smoke" not in argv:  # a smoke run proves the path works; its figures mean nothing
-        _record(name, argv, tee.kept.getvalue(), seconds)
+        command = " ".join(["python -m bench", name, *argv])
+        run_text = results.run_text(command, tee.kept.getvalue(), seconds)
+        results.results_record(RESULTS, name, run_text, [*BENCHMARKS, *EXTRA])
     return seconds
 
 
