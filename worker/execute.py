@@ -63,9 +63,8 @@ def run_execute(run_id: int, *, stopping: threading.Event | None = None) -> None
         return
     workdir = settings.WORK_DIR / f"run-{run_id}-{uuid.uuid4().hex[:6]}"
     try:
-        if lease.worn_out():
-            summary = f"The run was interrupted {lease.attempt - 1} times and was not tried again."
-            _finish(run_id, RunStatus.failed, summary=summary)
+        if why := lease.worn_out():
+            _finish(run_id, RunStatus.failed, summary=f"The run was {why}.")
             return
         _train(run_id, lease, workdir, stopping or threading.Event())
     except Exception as exc:  # recorded on the run: users see a sentence, admins the trace

@@ -40,8 +40,7 @@ def export_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
     if (lease := lease_take(ExportJob, job_id, "export")) is None:
         return
     try:
-        if lease.worn_out():
-            why = f"interrupted {lease.attempt - 1} times and not tried again"
+        if why := lease.worn_out():
             _finish(job_id, JobStatus.failed, why)
             return
         _export(job_id, lease, stopping or threading.Event())

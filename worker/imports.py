@@ -43,8 +43,7 @@ def import_execute(job_id: int, *, stopping: threading.Event | None = None) -> N
     if (lease := lease_take(ImportJob, job_id, "import")) is None:
         return
     try:
-        if lease.worn_out():
-            why = f"interrupted {lease.attempt - 1} times and not tried again"
+        if why := lease.worn_out():
             _finish(job_id, JobStatus.failed, why)
             return
         if _import(job_id, lease, stopping or threading.Event()):

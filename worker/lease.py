@@ -67,10 +67,13 @@ class Lease:
         self.attempt = attempt or 0
         return attempt is not None
 
-    def worn_out(self) -> bool:
-        """Whether workers died or stopped on this row `RUN_MAX_ATTEMPTS` times already: it is
-        not tried again (a step or a file that kills the worker would be tried for ever)."""
-        return self.attempt > settings.RUN_MAX_ATTEMPTS
+    def worn_out(self) -> str:
+        """Why the row is not tried again, once workers died or stopped on it
+        `RUN_MAX_ATTEMPTS` times (a step or a file that kills the worker would be tried for
+        ever); "" while it may be."""
+        if self.attempt <= settings.RUN_MAX_ATTEMPTS:
+            return ""
+        return f"interrupted {self.attempt - 1} times and not tried again"
 
     def renew(self) -> bool:
         t = self.table

@@ -170,9 +170,9 @@ def test_a_claim_knows_its_attempt_and_the_attempt_past_the_limit_is_worn_out(
         leases.append(lease)
         _set(sessions, table, row_id, lease_expires_at=utcnow() - timedelta(seconds=1))
     assert [(lease.attempt, lease.worn_out()) for lease in leases] == [
-        (1, False),
-        (2, False),
-        (3, True),
+        (1, ""),
+        (2, ""),
+        (3, "interrupted 2 times and not tried again"),
     ]
     refused = Lease(sessions, table, row_id, "worker-d", 60)
     _set(sessions, table, row_id, status=JobStatus.failed)
