@@ -14,6 +14,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from app.storage import LocalBlobStore
+
 QUICK = {
     "max_steps": 6,
     "checkpoint_steps": 3,
@@ -48,6 +50,28 @@ def worker_process(
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+@contextmanager
+def blob_stalled(store: LocalBlobStore, key: str) -> Iterator[None]:
+    """The blob under `key` becomes a pipe that nobody writes to: a worker reading it waits
+    there, as on a stalled disk, until the blob is put back. A kill then lands mid-job however
+    fast the worker is."""
+    path = store.root / key
+    kept = path.read_bytes()
+    path.unlink()
+    os.mkfifo(path)
+    try:
+        yield
+    finally:
+        path.unlink()
+        path.write_bytes(kept)
+
+
+def mapped_torch(pid: int) -> list[str]:
+    """The torch libraries a live process has loaded (its memory maps name them)."""
+    with open(f"/proc/{pid}/maps") as maps:
+        return sorted({line.split()[-1] for line in maps if "/torch/" in line})
 
 
 def wait_for(

@@ -5,8 +5,6 @@ a second job finds base and adapter loaded, and a try answers with both."""
 import os
 import signal
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -16,7 +14,14 @@ from app.assets.models import Asset
 from app.autotag.models import AutotagJob
 from app.storage import LocalBlobStore
 from tests import corpus
-from tests.worker.e2e import model_ready, run_get, run_queue, wait_for, worker_process
+from tests.worker.e2e import (
+    blob_stalled,
+    model_ready,
+    run_get,
+    run_queue,
+    wait_for,
+    worker_process,
+)
 
 NEW_IMAGES = 12
 
@@ -33,22 +38,6 @@ def _suggestions(api: TestClient, job_id: int) -> list[dict]:  # type: ignore[ty
         found += page["items"]
         if not (cursor := page["next_cursor"]):
             return found
-
-
-@contextmanager
-def _stalled(store: LocalBlobStore, key: str) -> Iterator[None]:
-    """The blob under `key` becomes a pipe that nobody writes to: a worker reading it waits
-    there, as on a stalled disk, until the blob is put back. The kill below then lands mid-job
-    however fast the worker is."""
-    path = store.root / key
-    kept = path.read_bytes()
-    path.unlink()
-    os.mkfifo(path)
-    try:
-        yield
-    finally:
-        path.unlink()
-        path.write_bytes(kept)
 
 
 def test_auto_tag_survives_a_killed_worker_and_reuses_the_loaded_model(
@@ -82,7 +71,7 @@ def test_auto_tag_survives_a_killed_worker_and_reuses_the_loaded_model(
     job_id = job.json()["id"]
 
     fourth = session.get_one(Asset, session.get_one(AutotagJob, job_id).asset_ids[3])
-    with _stalled(store, fourth.original_key), worker_process(env, log) as first:
+    with blob_stalled(store, fourth.original_key), worker_process(env, log) as first:
         wait_for(lambda: _job(api, job_id), lambda j: j["done"] >= 3, log=log)
         os.killpg(first.pid, signal.SIGKILL)  # mid-job, no goodbye
         first.wait()

@@ -18,9 +18,7 @@ from app.assets.models import Asset, AssetStatus
 from app.exports.models import ExportJob
 from app.storage import LocalBlobStore
 from tests import corpus
-from tests.worker.e2e import wait_for, worker_process
-from tests.worker.test_autotag_e2e import _stalled
-from tests.worker.test_imports_e2e import _mapped_torch
+from tests.worker.e2e import blob_stalled, mapped_torch, wait_for, worker_process
 
 pytestmark = [pytest.mark.processes, pytest.mark.faults]
 IMAGES = 30
@@ -60,9 +58,9 @@ def test_an_export_survives_a_killed_cpu_worker_and_is_built_again_from_the_star
 
     log = tmp_path / "worker.log"
     # The 20th image's read waits, as on a stalled disk: the kill lands mid-zip.
-    with _stalled(store, originals[19]), worker_process(env, log, queues="cpu") as first:
+    with blob_stalled(store, originals[19]), worker_process(env, log, queues="cpu") as first:
         wait_for(job, lambda j: j["status"] == "running", timeout=60, log=log)
-        torch_maps = _mapped_torch(first.pid)  # a light worker, busy with its export
+        torch_maps = mapped_torch(first.pid)  # a light worker, busy with its export
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
     assert not torch_maps, torch_maps
@@ -73,7 +71,7 @@ def test_an_export_survives_a_killed_cpu_worker_and_is_built_again_from_the_star
 
     with worker_process(env, log, queues="cpu") as second:
         done = wait_for(job, lambda j: j["status"] in ("succeeded", "failed"), timeout=60, log=log)
-        assert not _mapped_torch(second.pid)
+        assert not mapped_torch(second.pid)
     assert (done["status"], done["done"], done["total"], done["error"]) == (
         "succeeded",
         IMAGES,

@@ -18,7 +18,7 @@ from app.assets.models import Asset
 from app.imports.models import ImportFile, ImportJob
 from app.storage import LocalBlobStore
 from tests import corpus
-from tests.worker.e2e import wait_for, worker_process
+from tests.worker.e2e import mapped_torch, wait_for, worker_process
 
 pytestmark = [pytest.mark.processes, pytest.mark.faults]
 IMAGES = 200
@@ -56,12 +56,6 @@ def _until_done(session: Session, job_id: int, done: int, log: Path) -> None:
     raise AssertionError(f"the import did not start\n{log.read_text()[-3000:]}")
 
 
-def _mapped_torch(pid: int) -> list[str]:
-    """The torch libraries a live process has loaded (its memory maps name them)."""
-    with open(f"/proc/{pid}/maps") as maps:
-        return sorted({line.split()[-1] for line in maps if "/torch/" in line})
-
-
 def test_a_large_archive_is_imported_by_a_cpu_worker_that_may_die(
     api: TestClient,
     env: dict[str, str],
@@ -93,7 +87,7 @@ def test_a_large_archive_is_imported_by_a_cpu_worker_that_may_die(
         done = wait_for(
             lambda: _job(api, job_id), lambda j: j["status"] != "running", timeout=180, log=log
         )
-        torch_maps = _mapped_torch(second.pid)
+        torch_maps = mapped_torch(second.pid)
     assert done["status"] == "succeeded", done["error"]
     assert not torch_maps, torch_maps
 
