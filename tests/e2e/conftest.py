@@ -73,11 +73,16 @@ def live_settings() -> dict[str, str]:
 
 
 @pytest.fixture
-def live_server(tmp_path: Path, live_settings: dict[str, str]) -> Iterator[str]:
+def live_env(tmp_path: Path, live_settings: dict[str, str]) -> dict[str, str]:
+    """The live server's environment, its database migrated. Small pages, so that "Show more"
+    is reached with a few images."""
+    return _embedded(tmp_path, PAGE_SIZE="6", **live_settings)
+
+
+@pytest.fixture
+def live_server(live_env: dict[str, str]) -> Iterator[str]:
     """A migrated SQLite database with the brand `maison`, served by `atelier serve`."""
-    port = _free_port()
-    # Small pages, so that "Show more" is reached with a few images.
-    env = _embedded(tmp_path, PAGE_SIZE="6", **live_settings)
+    port, env = _free_port(), live_env
     created = subprocess.run(
         [*ATELIER, "user", "create", ADMIN, "--password", PASSWORD, "--superuser"],
         env=env,
@@ -101,6 +106,29 @@ def live_server(tmp_path: Path, live_settings: dict[str, str]) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture
+def light_worker(live_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
+    """A light worker (`atelier worker --queues cpu`) beside the live server, for what it
+    does in the background (exports, large imports); stopped, whatever happens."""
+    with (tmp_path / "light-worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [*ATELIER, "worker", "--queues", "cpu"],
+            env=live_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait()
 
 
 @pytest.fixture

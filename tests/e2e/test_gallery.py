@@ -1,6 +1,7 @@
 """A person uploads files on the gallery page and sees them appear; a bad file is refused."""
 
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -68,7 +69,9 @@ def test_upload_images_and_zip_then_filter(
     expect(page.locator("textarea[name=caption]")).to_have_value("Odette scarf in navy")
 
 
-def test_approve_an_asset(live_server: str, admin_page: Page, tmp_path: Path) -> None:
+def test_approve_an_asset(
+    live_server: str, admin_page: Page, light_worker: None, tmp_path: Path
+) -> None:
     page = admin_page
     page.goto(f"{live_server}/brands/maison/assets")
     page.set_input_files("#files", [str(_png(tmp_path / "one.png", "teal"))])
@@ -84,10 +87,14 @@ def test_approve_an_asset(live_server: str, admin_page: Page, tmp_path: Path) ->
     expect(page.locator("input[name=tags]")).to_have_value("loafer, teal, suede")
     page.goto(f"{live_server}/brands/maison/assets?status=approved")
     expect(page.locator("#grid .tile")).to_have_count(1)
-    # The approved asset leaves by the gallery's export form, signed in by the session.
+    # The approved asset leaves by the gallery's export form, signed in by the session: the
+    # light worker builds the zip, and the export's page offers it once written.
     page.select_option("#export-format", "jsonl")
+    page.click("#export button")
+    expect(page).to_have_url(re.compile(rf"{live_server}/exports/\d+$"))
+    expect(page.locator("#export-download")).to_be_visible(timeout=60_000)
     with page.expect_download() as download:
-        page.click("#export button")
+        page.click("#export-download")
     with zipfile.ZipFile(download.value.path()) as archive:
         [line] = archive.read("manifest.jsonl").decode().splitlines()
     assert '"caption": "Bastien loafer in teal suede"' in line

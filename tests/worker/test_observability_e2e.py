@@ -91,6 +91,6 @@ def test_the_worker_sends_task_events_and_logs_json_with_the_run_id(
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     said = next(line for line in lines if "is not ours to do" in line["message"])
     assert said["run_id"] == RUN_ID and said["task"] == "atelier.run_train"
-    assert said["task_id"] == task_id and said["logger"] == "worker.execute"
+    assert said["task_id"] == task_id and said["logger"] == "worker.lease"
     ready = next(line for line in lines if line["message"].endswith(" ready."))
     assert "run_id" not in ready, "outside a task, no task's ids"
