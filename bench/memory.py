@@ -249,7 +249,7 @@ s = settings_resolve("quick-demo", json.loads(sys.argv[1]))
 examples = [Example(product_render(p, size=64), p.brand_caption) for p in catalogue(16, seed=5)]
 result = qlora_train(base=str(ROOT / DEMO_MODEL_SOURCE), revision=None, examples=examples, s=s,
                      output_dir=Path(sys.argv[2]))
-# qlora_train resets the high-water mark when it starts (worker.train.PeakRss)
+# qlora_train resets the high-water mark when it starts (worker.train.rss_peak_reset)
 print(json.dumps({"runtime": runtime, "peak": max(runtime, hwm()),
                   "adapter": result.adapter_bytes, "trainable": result.trainable_params}))
 """

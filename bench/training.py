@@ -23,7 +23,6 @@ ops of most self time, each as a share of the step.
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -377,6 +376,7 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from app.runs.settings import settings_resolve
+    from worker.train import rss_peak
 
     # Atelier's throughput settings as TrainSettings defaults them: the one-click preset turns
     # length grouping off for the demo's quality (app/runs/settings.py), not for speed; and it
@@ -393,7 +393,8 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     examples = examples_read(Path(spec["data"]))
     train = plain_train if spec["path"] == "plain" else atelier_train
     profiler = _profiler(skip=PROFILE_SKIP) if spec.get("profile") else None
-    start, before = time.perf_counter(), own_peak()
+    # qlora_train resets the peak when it starts (rss_peak_reset): the larger of before and after.
+    start, before = time.perf_counter(), rss_peak()
     with tempfile.TemporaryDirectory() as out:
         figures: dict[str, Any] = train(
             spec["model"], examples, s, Path(out), [profiler] if profiler else []
@@ -406,22 +407,12 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
         "peak_bytes": (
             torch.cuda.max_memory_allocated()
             if cuda
-            else max(before, own_peak()) + figures.get("helpers_bytes", 0)
+            else max(before, rss_peak()) + figures.get("helpers_bytes", 0)
         ),
         "total_seconds": time.perf_counter() - start,
         "load": os.getloadavg()[0],
     }
     return figures
-
-
-def own_peak() -> int:
-    """This process's peak RSS so far: Linux's VmHWM (getrusage's would count the parent's
-    across fork and exec; qlora_train resets it when it starts, hence the max taken above)."""
-    if sys.platform != "linux":
-        kib = 1 if sys.platform == "darwin" else 1024
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
-    status = Path("/proc/self/status").read_text().splitlines()
-    return int(next(x for x in status if x.startswith("VmHWM")).split()[1]) * 1024
 
 
 def measure(case: Case, spec: dict[str, Any]) -> dict[str, Any]:

@@ -96,21 +96,16 @@ def _leased() -> list[tuple["LeasedTable", str, str]]:
     ]
 
 
-def expire_exports() -> int:
-    """Delete the export zips older than `EXPORT_KEEP_HOURS`, marking their jobs expired."""
+def _recovery_loop() -> None:
     from worker.exports import exports_clean
 
-    return exports_clean()
-
-
-def _recovery_loop() -> None:
     # A round at once: a run the previous worker gave up when it stopped resumes now.
     while True:
         try:
             recover_orphans()
-            expire_exports()
+            exports_clean()  # the zips older than EXPORT_KEEP_HOURS
         except Exception:  # the database may be away for a moment: try again next round
-            log.exception("recovering orphaned runs failed")
+            log.exception("recovering orphaned runs or expiring exports failed")
         if stopping.wait(settings.RUN_LEASE_SECONDS / 2):
             return
 

@@ -11,6 +11,7 @@ import resource
 import sys
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ class TrainResult:
     total_params: int
     base_weight_bytes_4bit: int  # the frozen base parameters as they lie in memory
     base_weight_bytes_16bit: int  # the same parameters at 2 bytes each
-    peak_rss_bytes: int  # of the process over this call, model loading included (`PeakRss`)
+    peak_rss_bytes: int  # of the process over this call, model loading included (`rss_peak`)
     cuda_max_allocated_bytes: int | None
     adapter_bytes: int
     wall_seconds: float  # of the training loop, this call
@@ -73,27 +74,24 @@ class TrainResult:
     fallbacks: tuple[str, ...] = ()  # settings asked for that this machine could not honour
 
 
-class PeakRss:
-    """The process's peak RSS from now on. On Linux the kernel's high-water mark, reset here: a
-    worker that runs jobs one after another in its own process would otherwise report the
-    largest of them all, its resident models' included. Where it cannot be reset, the process's
-    lifetime peak (an upper bound)."""
+def rss_peak() -> int:
+    """This process's peak RSS so far. On Linux the kernel's high-water mark (VmHWM), which,
+    unlike getrusage's, keeps no parent's peak from before a fork and exec and can be reset
+    (`rss_peak_reset`); elsewhere getrusage's lifetime peak."""
+    if sys.platform == "linux":
+        status = Path("/proc/self/status").read_text().splitlines()
+        return int(next(x for x in status if x.startswith("VmHWM")).split()[1]) * 1024  # kB
+    kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes there, else KiB
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
 
-    STATUS, CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
 
-    def __init__(self) -> None:
-        try:
-            self.CLEAR_REFS.write_text("5")  # 5: reset the high-water mark to the current RSS
-            self.reset = True
-        except OSError:
-            self.reset = False
-
-    def peak(self) -> int:
-        if self.reset:  # VmHWM, unlike ru_maxrss, does not keep a peak from before an exec
-            line = next(x for x in self.STATUS.read_text().splitlines() if x.startswith("VmHWM"))
-            return int(line.split()[1]) * 1024  # "VmHWM:  123456 kB"
-        kib = 1 if sys.platform == "darwin" else 1024  # ru_maxrss is in bytes there, else KiB
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib
+def rss_peak_reset() -> None:
+    """Start `rss_peak` again from the current RSS (Linux): a worker that runs jobs one after
+    another in its own process would otherwise report the largest of them all, its resident
+    models' included. Where it cannot be reset, `rss_peak` stays the lifetime peak (an upper
+    bound)."""
+    with suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")  # 5: the high-water mark to the RSS now
 
 
 def base_load(
@@ -242,7 +240,7 @@ def qlora_train(
 ) -> TrainResult:
     """Train LoRA adapters on a 4-bit `base`; the adapter lands in output_dir/adapter. With
     `s.eval_steps` and `validation` examples, it is the checkpoint of lowest validation loss."""
-    peak = PeakRss()
+    rss_peak_reset()
     set_seed(s.seed)  # before the adapters are initialised
     fallbacks = tuple(reason for reason in [liger_fallback(s)] if reason)
     for reason in fallbacks:
@@ -282,7 +280,7 @@ def qlora_train(
     )
     return replace(
         result,
-        peak_rss_bytes=peak.peak(),
+        peak_rss_bytes=rss_peak(),
         padding_share=trainer.padding / max(trainer.tokens, 1),
         fallbacks=fallbacks,
     )

@@ -15,11 +15,20 @@ from app.brands.models import Brand
 from app.db import utcnow
 from app.errors import Conflict, Gone, Invalid
 from app.exports.models import ExportFormat, ExportJob
-from app.interchange.service import ExportItem, export_items
+from app.interchange.service import ExportItem, export_count, export_items
 from app.jobs import job_send
 from app.leases import JobStatus
 
 EXPORT_TASK = "atelier.export"
+
+
+def export_size(*, session: Session, brand: Brand, dataset_id: int | None) -> tuple[str, int]:
+    """The export's name and how many images it holds, counted (NotFound for a dataset the
+    brand does not have), or Invalid when there is nothing to export."""
+    name, count = export_count(session=session, brand=brand, dataset_id=dataset_id)
+    if not count:
+        raise _nothing(brand, dataset_id)
+    return name, count
 
 
 def export_plan(
@@ -29,9 +38,13 @@ def export_plan(
     Invalid when there is nothing to export."""
     name, items = export_items(session=session, brand=brand, dataset_id=dataset_id)
     if not items:
-        what = f"dataset {dataset_id} holds no image" if dataset_id else "no approved image yet"
-        raise Invalid(f"nothing to export: {brand.name} has {what}")
+        raise _nothing(brand, dataset_id)
     return name, items
+
+
+def _nothing(brand: Brand, dataset_id: int | None) -> Invalid:
+    what = f"dataset {dataset_id} holds no image" if dataset_id else "no approved image yet"
+    return Invalid(f"nothing to export: {brand.name} has {what}")
 
 
 def export_create(
@@ -44,14 +57,14 @@ def export_create(
     dataset_id: int | None,
 ) -> ExportJob:
     """Queue an export of the approved assets or of a dataset version; sent once committed."""
-    name, items = export_plan(session=session, brand=brand, dataset_id=dataset_id)
+    name, count = export_size(session=session, brand=brand, dataset_id=dataset_id)
     job = ExportJob(
         brand_id=brand.id,
         created_by_id=user.id if user else None,
         format=fmt,
         dataset_id=dataset_id,
         filename=f"{name}-{fmt.value}.zip",
-        total=len(items),
+        total=count,
     )
     session.add(job)
     session.flush()

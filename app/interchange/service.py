@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from app.assets.archive import archive_entries
@@ -66,13 +66,7 @@ def export_items(
         )
         items = [_item(a, a.caption, [t.name for t in a.tags], None) for a in assets]
         return brand.slug, items
-    version = session.scalar(
-        select(DatasetVersion).where(
-            DatasetVersion.id == dataset_id, DatasetVersion.brand_id == brand.id
-        )
-    )
-    if version is None:  # another brand's dataset does not exist, as far as this one knows
-        raise NotFound(f"no dataset {dataset_id}")
+    version = _version(session, brand, dataset_id)
     rows = session.execute(
         select(DatasetItem, Asset)
         .join(Asset, Asset.id == DatasetItem.asset_id)
@@ -81,6 +75,27 @@ def export_items(
     )
     items = [_item(asset, i.caption, i.tags, i.split) for i, asset in rows]
     return f"{brand.slug}-v{version.version}", items
+
+
+def export_count(*, session: Session, brand: Brand, dataset_id: int | None) -> tuple[str, int]:
+    """The export's name and how many images `export_items` would give, counted, not loaded."""
+    if dataset_id is None:
+        approved = (Asset.brand_id == brand.id) & (Asset.status == AssetStatus.approved)
+        return brand.slug, session.scalar(select(func.count()).where(approved)) or 0
+    version = _version(session, brand, dataset_id)
+    held = DatasetItem.dataset_id == version.id
+    return f"{brand.slug}-v{version.version}", session.scalar(select(func.count()).where(held)) or 0
+
+
+def _version(session: Session, brand: Brand, dataset_id: int) -> DatasetVersion:
+    version = session.scalar(
+        select(DatasetVersion).where(
+            DatasetVersion.id == dataset_id, DatasetVersion.brand_id == brand.id
+        )
+    )
+    if version is None:  # another brand's dataset does not exist, as far as this one knows
+        raise NotFound(f"no dataset {dataset_id}")
+    return version
 
 
 def _item(asset: Asset, caption: str, tags: Iterable[str], split: Split | None) -> ExportItem:

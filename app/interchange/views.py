@@ -14,9 +14,10 @@ from app.auth import CreativeBrand, audit
 from app.deps import LimitsDep, SessionDep, SettingsDep, StoreDep
 from app.errors import Conflict
 from app.exports.models import ExportFormat
-from app.exports.service import export_plan
+from app.exports.service import export_size
 from app.interchange.service import (
     LABEL_STUDIO_MAX_BYTES,
+    export_items,
     export_manifests,
     export_write,
     labelstudio_import,
@@ -47,13 +48,14 @@ def api_export(
     Only for small exports: one of more than `EXPORT_INLINE_MAX_IMAGES` images is refused with
     409 (nothing built), whose sentence points at `POST /api/v1/brands/{slug}/exports`, which
     builds the same zip on a `cpu` worker for a download when it is done."""
-    name, items = export_plan(session=session, brand=access.brand, dataset_id=dataset_id)
-    if len(items) > settings.EXPORT_INLINE_MAX_IMAGES:
+    _, count = export_size(session=session, brand=access.brand, dataset_id=dataset_id)
+    if count > settings.EXPORT_INLINE_MAX_IMAGES:
         raise Conflict(
-            f"this export holds {len(items)} images, more than the "
+            f"this export holds {count} images, more than the "
             f"{settings.EXPORT_INLINE_MAX_IMAGES} built while you wait: queue it with "
             f"POST /api/v1/brands/{access.brand.slug}/exports and download it once it is done"
         )
+    name, items = export_items(session=session, brand=access.brand, dataset_id=dataset_id)
     manifests = export_manifests(items=items, fmt=fmt, name=name, instruction=DEFAULT_INSTRUCTION)
     # Not a `with`: the spool outlives this function, and _chunks closes it once sent.
     spool = tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES)  # noqa: SIM115

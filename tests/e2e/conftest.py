@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.e2e.seed import Seeded, demo_runs
+from tests.worker.e2e import worker_process
 
 ADMIN = "admin@maison.test"
 PASSWORD = "correct horse battery"
@@ -112,23 +113,8 @@ def live_server(live_env: dict[str, str]) -> Iterator[str]:
 def light_worker(live_env: dict[str, str], tmp_path: Path) -> Iterator[None]:
     """A light worker (`atelier worker --queues cpu`) beside the live server, for what it
     does in the background (exports, large imports); stopped, whatever happens."""
-    with (tmp_path / "light-worker.log").open("wb") as log:
-        worker = subprocess.Popen(
-            [*ATELIER, "worker", "--queues", "cpu"],
-            env=live_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
+    with worker_process(live_env, tmp_path / "light-worker.log", queues="cpu"):
         yield
-    finally:
-        os.killpg(worker.pid, signal.SIGTERM)
-        try:
-            worker.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(worker.pid, signal.SIGKILL)
-            worker.wait()
 
 
 @pytest.fixture

@@ -205,7 +205,7 @@ def test_zips_older_than_the_keep_hours_are_deleted_by_the_recovery_round(
     assert all(store.exists(k) for k in keys.values())
 
     # Two rounds: each zip is deleted and its job expired once.
-    rounds = "import worker.tasks as t\nprint(t.expire_exports(), t.expire_exports())"
+    rounds = "import worker.exports as e\nprint(e.exports_clean(), e.exports_clean())"
     assert work(settings, rounds).splitlines()[0] == "1 0"
     assert not store.exists(keys[old["id"]]) and store.exists(keys[recent["id"]])
     gone = client.get(f"/api/v1/exports/{old['id']}/download")
